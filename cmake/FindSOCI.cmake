@@ -21,12 +21,14 @@ find_package_handle_standard_args(SOCI
 
 if(SOCI_FOUND)
   find_package(PostgreSQL REQUIRED)
+  # Debian builds SOCI with SOCI_HAVE_BOOST: its headers include Boost.Fusion.
+  find_package(Boost REQUIRED)
   if(NOT TARGET SOCI::core)
     add_library(SOCI::core UNKNOWN IMPORTED)
     set_target_properties(SOCI::core PROPERTIES
       IMPORTED_LOCATION "${SOCI_CORE_LIBRARY}"
       INTERFACE_INCLUDE_DIRECTORIES "${SOCI_INCLUDE_DIR}"
-      INTERFACE_LINK_LIBRARIES "${CMAKE_DL_LIBS}")
+      INTERFACE_LINK_LIBRARIES "Boost::headers;${CMAKE_DL_LIBS}")
   endif()
   if(NOT TARGET SOCI::postgresql)
     add_library(SOCI::postgresql UNKNOWN IMPORTED)

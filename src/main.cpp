@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "ingestd/cli.hpp"
+
+int main(int argc, char** argv) { return ingestd::run_cli(argc, argv); }

@@ -1,0 +1,15 @@
+# Turns sql/NNN_name.sql into a C++ table so the binary carries its own schema.
+# Invoked in script mode: cmake -DSQL_DIR=... -DOUTPUT=... -P EmbedMigrations.cmake
+file(GLOB migration_files "${SQL_DIR}/[0-9][0-9][0-9]_*.sql")
+list(SORT migration_files)
+set(body "")
+foreach(path IN LISTS migration_files)
+  get_filename_component(file_name "${path}" NAME_WE)
+  string(SUBSTRING "${file_name}" 0 3 version)
+  string(REGEX REPLACE "^0+" "" version "${version}")
+  file(READ "${path}" sql)
+  string(APPEND body "    {${version}, \"${file_name}\", R\"ingestd_sql(${sql})ingestd_sql\"},\n")
+endforeach()
+file(WRITE "${OUTPUT}.tmp" "#include \"ingestd/migrations.hpp\"\n\nnamespace ingestd {\n\nconst std::vector<Migration>& embedded_migrations() {\n  static const std::vector<Migration> migrations = {\n${body}  };\n  return migrations;\n}\n\n}  // namespace ingestd\n")
+file(COPY_FILE "${OUTPUT}.tmp" "${OUTPUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUTPUT}.tmp")

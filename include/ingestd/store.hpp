@@ -1,0 +1,133 @@
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <soci/soci.h>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+namespace ingestd {
+
+struct DecodedPage;
+
+struct Checkpoint {
+  std::string stream;
+  std::optional<std::string> next_cursor;
+  std::int64_t pages = 0;
+  std::int64_t events = 0;
+  std::int64_t quarantined = 0;
+  std::optional<std::int64_t> upstream_total;
+  bool done = false;
+  std::optional<std::string> last_error;
+  double age_seconds = 0;  // since updated_at
+};
+
+// One page to commit, with the cursor that follows it.
+struct PageCommit {
+  std::int64_t page_number = 0;  // absolute, 1-based: the checkpoint's pages after this commit
+  std::optional<std::string> next_cursor;
+  bool done = false;
+  std::optional<std::int64_t> upstream_total;
+  std::string page_cursor;  // the cursor that fetched this page, kept with quarantined events
+};
+
+struct CommitResult {
+  std::int64_t inserted = 0;        // new rows in events
+  std::int64_t quarantined = 0;     // new rows in quarantine
+  bool already_committed = false;   // an earlier, unacknowledged commit of this page succeeded
+  bool used_fallback = false;       // the COPY met existing ids and went through ON CONFLICT
+};
+
+struct MigrationReport {
+  std::vector<std::string> applied;
+  int schema_version = 0;
+};
+
+struct SubmissionRecord {
+  int attempt = 0;
+  std::string started_at;
+  std::optional<std::string> finished_at;
+  std::optional<std::int64_t> ids_sent;
+  std::optional<int> http_status;
+  std::string outcome;
+  std::optional<std::string> response;
+};
+
+// The database boundary: one SOCI session (its libpq handle carries the COPY traffic inside
+// SOCI's transactions). Every failure leaves as DatabaseError with the statement's context.
+class Store {
+ public:
+  explicit Store(const std::string& database_url);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Keeps trying until the database answers or `timeout` passes (then DatabaseError, exit 4).
+  static std::unique_ptr<Store> connect(const std::string& database_url,
+                                        std::chrono::milliseconds timeout, std::stop_token stop);
+
+  MigrationReport migrate();
+  // Refuses a database that is not migrated, or whose schema is newer than this binary.
+  void require_current_schema();
+  int schema_version();
+
+  // Session-level advisory lock: a second daemon on the same stream is refused.
+  bool try_lock_stream(const std::string& stream);
+
+  Checkpoint load_checkpoint(const std::string& stream);
+  // For CURSOR_RECOVERY=restart: page again from the first page; the rows already stored stay.
+  void restart_stream(const std::string& stream);
+  CommitResult commit_page(const std::string& stream, const PageCommit& commit,
+                           const DecodedPage& page);
+  void record_error(const std::string& stream, const std::string& message);
+
+  std::int64_t count_events();
+  std::int64_t count_quarantine();
+
+  // Submission ledger. begin_submission commits the attempt before any byte is sent.
+  std::vector<SubmissionRecord> submissions();
+  int begin_submission(const std::string& stream);
+  void finish_submission(int attempt, std::int64_t ids_sent, std::optional<int> http_status,
+                         const std::string& outcome, const std::string& response);
+  // Attempts left in_progress by a crash: their outcome is unknown, and they still count.
+  int close_interrupted_submissions();
+
+  // Streams `COPY (SELECT id FROM events) TO STDOUT`: one id and '\n' per row.
+  class IdReader {
+   public:
+    explicit IdReader(Store& store);
+    ~IdReader();
+    IdReader(const IdReader&) = delete;
+    IdReader& operator=(const IdReader&) = delete;
+    // Fills up to n bytes; 0 at the end. Throws DatabaseError.
+    std::size_t read(char* out, std::size_t n);
+    std::int64_t rows() const { return rows_; }
+
+   private:
+    Store& store_;
+    char* chunk_ = nullptr;
+    std::size_t chunk_size_ = 0;
+    std::size_t chunk_pos_ = 0;
+    std::int64_t rows_ = 0;
+    bool finished_ = false;
+  };
+
+  bool connection_ok();
+  PGconn* native();
+  soci::session& session() { return sql_; }
+
+ private:
+  void exec(const char* sql, const char* context);
+  std::int64_t copy_into(const char* copy_sql, const std::string& rows, const char* context);
+  std::int64_t insert_quarantine(const std::string& stream, const PageCommit& commit,
+                                 const DecodedPage& page);
+
+  soci::session sql_;
+};
+
+}  // namespace ingestd

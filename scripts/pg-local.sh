@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# An embedded PostgreSQL cluster in a project-local state directory, listening on 127.0.0.1 only.
+#   scripts/pg-local.sh start     start (initialising on first use); prints DATABASE_URL on stdout
+#   scripts/pg-local.sh stop      fast shutdown
+#   scripts/pg-local.sh restart   fast restart on the same port (used by the reliability suite)
+#   scripts/pg-local.sh status    exit 0 when running
+#   scripts/pg-local.sh url       print DATABASE_URL
+# PG_LOCAL_DIR chooses the state directory (default: <repo>/.state/pg).
+# PG_LOCAL_FSYNC=off trades durability for speed in throwaway test clusters.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dir=${PG_LOCAL_DIR:-$repo/.state/pg}
+fsync=${PG_LOCAL_FSYNC:-on}
+log() { echo "pg-local: $*" >&2; }
+
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  log "PostgreSQL server binaries not found under /usr/lib/postgresql (run scripts/install-deps.sh)"
+  exit 1
+fi
+
+# PostgreSQL refuses to run as root: then the cluster belongs to the unprivileged 'postgres'
+# user, and its data lives where that user can reach it.
+as_user=()
+if [ "$(id -u)" -eq 0 ]; then
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+  as_user=(runuser -u postgres --)
+fi
+run() { "${as_user[@]}" "$@"; }
+
+mkdir -p "$dir"
+data="$dir/data"
+if [ ${#as_user[@]} -gt 0 ]; then
+  if ! run test -x "$dir" 2>/dev/null || ! run test -w "$dir" 2>/dev/null; then
+    chown postgres: "$dir" 2>/dev/null || true
+  fi
+  if ! run test -w "$dir" 2>/dev/null; then
+    # A parent directory is closed to the postgres user (say, a clone under /root).
+    alt="/var/tmp/ingestd-pg-$(echo -n "$dir" | md5sum | cut -c1-12)"
+    mkdir -p "$alt" && chown postgres: "$alt"
+    data="$alt/data"
+  fi
+fi
+port_file="$dir/port"
+logfile="$dir/postgres.log"
+[ ${#as_user[@]} -gt 0 ] && { touch "$logfile"; chown postgres: "$logfile"; }
+[ ${#as_user[@]} -gt 0 ] && [ ! -w "$(dirname "$data")" ] && chown postgres: "$(dirname "$data")"
+
+url() { echo "postgresql://ingestd@127.0.0.1:$(cat "$port_file")/ingestd"; }
+running() { [ -f "$data/postmaster.pid" ] && run "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+init_cluster() {
+  log "initialising a cluster in $data"
+  run mkdir -p "$data"
+  run "$bindir/initdb" -D "$data" -U ingestd --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  # Tuned for bulk load on a small machine; only loopback connections are accepted.
+  cat <<CONF | run tee -a "$data/postgresql.conf" >/dev/null
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+shared_buffers = 256MB
+work_mem = 16MB
+maintenance_work_mem = 256MB
+wal_level = minimal
+max_wal_senders = 0
+wal_buffers = 16MB
+max_wal_size = 4GB
+checkpoint_timeout = 15min
+synchronous_commit = off
+fsync = $fsync
+full_page_writes = $fsync
+logging_collector = off
+CONF
+}
+
+start() {
+  if running; then url; return; fi
+  [ -f "$data/PG_VERSION" ] || init_cluster
+  if [ ! -s "$port_file" ] || port_busy "$(cat "$port_file")"; then free_port >"$port_file"; fi
+  local port; port=$(cat "$port_file")
+  if ! run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $port" -w -t 60 start >/dev/null; then
+    log "start failed; last lines of $logfile:"; tail -n 20 "$logfile" >&2; exit 1
+  fi
+  if ! "$bindir/psql" -qtA -h 127.0.0.1 -p "$port" -U ingestd -d postgres \
+      -c "SELECT 1 FROM pg_database WHERE datname = 'ingestd'" | grep -q 1; then
+    "$bindir/createdb" -h 127.0.0.1 -p "$port" -U ingestd ingestd
+  fi
+  log "running on 127.0.0.1:$port (data: $data)"
+  url
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) if running; then run "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null; log "stopped"; fi ;;
+  restart) run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $(cat "$port_file")" -m fast -w restart >/dev/null; log "restarted" ;;
+  status) if running; then log "running: $(url)"; else log "not running"; exit 3; fi ;;
+  url) url ;;
+  *) echo "usage: $0 start|stop|restart|status|url" >&2; exit 2 ;;
+esac

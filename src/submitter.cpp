@@ -1,0 +1,156 @@
+#include "ingestd/submitter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "ingestd/backoff.hpp"
+#include "ingestd/errors.hpp"
+#include "ingestd/http_client.hpp"
+#include "ingestd/outcome.hpp"
+#include "ingestd/sleep.hpp"
+
+namespace ingestd {
+
+namespace {
+
+const char* outcome_name(SubmissionOutcomeKind k) {
+  switch (k) {
+    case SubmissionOutcomeKind::accepted: return "accepted";
+    case SubmissionOutcomeKind::limit_reached: return "limit_reached";
+    case SubmissionOutcomeKind::auth_failed: return "auth_failed";
+    case SubmissionOutcomeKind::rejected: return "rejected";
+    case SubmissionOutcomeKind::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+std::string preview(Store& store, std::int64_t count) {
+  Store::IdReader reader(store);
+  std::string text;
+  char buf[4096];
+  int lines = 0;
+  // Reading only the first lines; the reader's destructor cancels the rest of the COPY.
+  while (lines < 10) {
+    std::size_t n = reader.read(buf, sizeof buf);
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n && lines < 10; ++i) {
+      text += buf[i];
+      if (buf[i] == '\n') ++lines;
+    }
+  }
+  return std::to_string(count) + " IDs would be sent; the first " + std::to_string(lines) + ":\n" + text;
+}
+
+void check_preconditions(const Config& config, Store& store, const SubmitOptions& options, std::int64_t stored) {
+  const Checkpoint cp = store.load_checkpoint(config.stream);
+  if (!cp.done && !options.force) {
+    throw SubmissionError("submission: ingestion is not finished (" + std::to_string(cp.pages) +
+                          " pages, " + std::to_string(stored) +
+                          " events stored); run `ingestd run` first or pass --force");
+  }
+  if (cp.upstream_total && *cp.upstream_total != stored && !options.force) {
+    throw SubmissionError("submission: " + std::to_string(stored) + " events stored but the upstream reported " +
+                          std::to_string(*cp.upstream_total) + " (" + std::to_string(cp.quarantined) +
+                          " quarantined); refusing to submit an incomplete set without --force");
+  }
+}
+
+}  // namespace
+
+SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options, std::stop_token stop) {
+  const std::int64_t stored = store.count_events();
+  check_preconditions(config, store, options, stored);
+
+  SubmitReport report;
+  report.ids = stored;
+  if (options.dry_run) {
+    report.result = SubmitReport::Result::dry_run;
+    report.response = preview(store, stored);
+    return report;
+  }
+
+  if (int n = store.close_interrupted_submissions(); n > 0) {
+    spdlog::warn("submission: {} earlier attempt(s) were interrupted; their outcome is unknown and they count", n);
+  }
+  std::string url = config.submission_url;
+  if (!config.submission_repo.empty()) {
+    HttpClient escaper({config.api_key, config.http_timeout, config.http_connect_timeout, false});
+    url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("github_repo=") +
+           escaper.escape(config.submission_repo);
+  } else {
+    spdlog::warn("submission: SUBMISSION_REPO is not set; sending without github_repo");
+  }
+
+  HttpClient http({config.api_key, std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
+                   config.http_connect_timeout, false});
+  Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000), .max = std::chrono::milliseconds(60'000),
+                                .max_attempts = config.submission_max_attempts},
+                  std::random_device{}());
+  for (;;) {
+    const auto ledger = store.submissions();
+    if (auto ok = std::find_if(ledger.begin(), ledger.end(), [](const SubmissionRecord& r) { return r.outcome == "accepted"; });
+        ok != ledger.end()) {
+      spdlog::info("submission: attempt {} was already accepted; nothing sent", ok->attempt);
+      report.result = SubmitReport::Result::already_accepted;
+      report.attempt = ok->attempt;
+      report.response = ok->response.value_or("");
+      return report;
+    }
+    const int used = static_cast<int>(ledger.size());
+    if (used >= config.submission_max_attempts) {
+      throw SubmissionError("submission: all " + std::to_string(config.submission_max_attempts) +
+                            " attempts are used (SUBMISSION_MAX_ATTEMPTS); see `ingestd status`");
+    }
+    const int attempt = store.begin_submission(config.stream);
+    spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}", attempt, config.submission_max_attempts,
+                 stored, config.submission_url);
+    HttpResult result;
+    std::uint64_t bytes = 0;
+    std::int64_t ids_sent = 0;
+    {
+      Store::IdReader reader(store);
+      try {
+        http.post_stream(url, "text/plain", [&](char* out, std::size_t n) { return reader.read(out, n); }, result,
+                         bytes, stop);
+      } catch (const DatabaseError& e) {
+        store.finish_submission(attempt, reader.rows(), std::nullopt, "unknown", e.what());
+        throw;
+      }
+      ids_sent = reader.rows();
+    }
+    const SubmissionOutcome outcome = classify_submission_response(result);
+    store.finish_submission(attempt, ids_sent, result.status == 0 ? std::nullopt : std::optional<int>(result.status),
+                            outcome_name(outcome.kind),
+                            result.status == 0 ? result.transport_error : result.body);
+    switch (outcome.kind) {
+      case SubmissionOutcomeKind::accepted:
+        report.result = SubmitReport::Result::accepted;
+        report.attempt = attempt;
+        report.ids = ids_sent;
+        report.response = result.body;
+        spdlog::info("submission: attempt {} accepted: {} IDs; response: {}", attempt, ids_sent, result.body);
+        return report;
+      case SubmissionOutcomeKind::auth_failed:
+        throw AuthError("submission: " + outcome.message);
+      case SubmissionOutcomeKind::limit_reached:
+      case SubmissionOutcomeKind::rejected:
+        throw SubmissionError("submission: attempt " + std::to_string(attempt) + " refused: " + outcome.message);
+      case SubmissionOutcomeKind::unknown: {
+        if (stop.stop_requested()) throw SubmissionError("submission: stopped during attempt " + std::to_string(attempt));
+        auto delay = backoff.next();
+        if (!delay || attempt >= config.submission_max_attempts) {
+          throw SubmissionError("submission: attempt " + std::to_string(attempt) + " failed (" + outcome.message +
+                                ") and no attempt is left");
+        }
+        spdlog::warn("submission: attempt {} failed ({}); it counts against the cap; retrying in {} ms", attempt,
+                     outcome.message, delay->count());
+        sleep_for(*delay, stop);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace ingestd
