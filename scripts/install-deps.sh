@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libcurl4-openssl-dev libsimdjson-dev libsoci-dev libpq-dev libspdlog-dev libfmt-dev
   libboost-dev doctest-dev libcli11-dev libcpp-httplib-dev libsystemd-dev zlib1g-dev
-  postgresql postgresql-client python3 procps util-linux
+  postgresql postgresql-client python3 procps util-linux systemd
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #   scripts/pg-local.sh restart   fast restart on the same port (used by the reliability suite)
 #   scripts/pg-local.sh status    exit 0 when running
 #   scripts/pg-local.sh url       print DATABASE_URL
+#   scripts/pg-local.sh createdb NAME   create database NAME unless it exists
 # PG_LOCAL_DIR chooses the state directory (default: <repo>/.state/pg).
 # PG_LOCAL_FSYNC=off trades durability for speed in throwaway test clusters.
 set -euo pipefail
@@ -75,6 +76,14 @@ logging_collector = off
 CONF
 }
 
+createdb() {
+  local port; port=$(cat "$port_file")
+  if ! "$bindir/psql" -qtA -h 127.0.0.1 -p "$port" -U ingestd -d postgres \
+      -c "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
+    "$bindir/createdb" -h 127.0.0.1 -p "$port" -U ingestd "$1"
+  fi
+}
+
 start() {
   if running; then url; return; fi
   [ -f "$data/PG_VERSION" ] || init_cluster
@@ -83,10 +92,7 @@ start() {
   if ! run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $port" -w -t 60 start >/dev/null; then
     log "start failed; last lines of $logfile:"; tail -n 20 "$logfile" >&2; exit 1
   fi
-  if ! "$bindir/psql" -qtA -h 127.0.0.1 -p "$port" -U ingestd -d postgres \
-      -c "SELECT 1 FROM pg_database WHERE datname = 'ingestd'" | grep -q 1; then
-    "$bindir/createdb" -h 127.0.0.1 -p "$port" -U ingestd ingestd
-  fi
+  createdb ingestd
   log "running on 127.0.0.1:$port (data: $data)"
   url
 }
@@ -97,5 +103,6 @@ case "${1:-}" in
   restart) run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $(cat "$port_file")" -m fast -w restart >/dev/null; log "restarted" ;;
   status) if running; then log "running: $(url)"; else log "not running"; exit 3; fi ;;
   url) url ;;
-  *) echo "usage: $0 start|stop|restart|status|url" >&2; exit 2 ;;
+  createdb) [ -n "${2:-}" ] || { echo "usage: $0 createdb NAME" >&2; exit 2; }; createdb "$2" ;;
+  *) echo "usage: $0 start|stop|restart|status|url|createdb NAME" >&2; exit 2 ;;
 esac

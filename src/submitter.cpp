@@ -50,10 +50,13 @@ void check_preconditions(const Config& config, Store& store, const SubmitOptions
                           " pages, " + std::to_string(stored) +
                           " events stored); run `ingestd run` first or pass --force");
   }
-  if (cp.upstream_total && *cp.upstream_total != stored && !options.force) {
-    throw SubmissionError("submission: " + std::to_string(stored) + " events stored but the upstream reported " +
-                          std::to_string(*cp.upstream_total) + " (" + std::to_string(cp.quarantined) +
-                          " quarantined); refusing to submit an incomplete set without --force");
+  // A quarantined event was read but cannot be stored; it still accounts for one of the upstream's.
+  const std::int64_t quarantined = store.count_quarantine();
+  if (cp.upstream_total && *cp.upstream_total != stored + quarantined && !options.force) {
+    throw SubmissionError("submission: " + std::to_string(stored) + " events stored and " +
+                          std::to_string(quarantined) + " quarantined, but the upstream reported " +
+                          std::to_string(*cp.upstream_total) +
+                          "; refusing to submit an incomplete set without --force");
   }
 }
 

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# One-shot ingestion: set up what is missing, ingest every event, submit the IDs, print a summary.
+#
+#   ./run-ingestion.sh            settings from .env (if present) and the environment
+#
+# With no UPSTREAM_BASE_URL it runs a demo against the bundled upstream-sim (a small dataset and a
+# compressed rate-limit window). With no DATABASE_URL it uses an embedded PostgreSQL whose data
+# stays in .state/, so a rerun resumes where the last one stopped. Ctrl-C stops cleanly after the
+# pages in flight are committed. The exit code is ingestd's (see `ingestd --help`).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$repo"
+state="$repo/.state"
+build="$repo/build-release"
+mkdir -p "$state"
+say() { echo "run-ingestion: $*" >&2; }
+
+# Only the two settings that decide what to start are read here; ingestd reads the rest of .env
+# itself, with validation.
+dotenv_value() {
+  [ -f .env ] || return 0
+  sed -n -E "s/^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=[[:space:]]*//p" .env | tail -n 1 |
+    sed -E "s/[[:space:]]+#.*$//; s/^\"(.*)\"$/\1/; s/^'(.*)'$/\1/"
+}
+UPSTREAM_BASE_URL=${UPSTREAM_BASE_URL:-$(dotenv_value UPSTREAM_BASE_URL)}
+DATABASE_URL=${DATABASE_URL:-$(dotenv_value DATABASE_URL)}
+
+scripts/install-deps.sh >&2
+
+# Configured once; later runs only rebuild what changed.
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  say "building ingestd (Release, first run only)"
+  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build" -j 2 --target ingestd upstream-sim >"$state/build.log" 2>&1 ||
+  { cat "$state/build.log" >&2; say "build failed"; exit 1; }
+ingestd_bin="$build/ingestd"
+
+pg_started=""
+sim_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$sim_pid" ]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  if [ -n "$pg_started" ]; then scripts/pg-local.sh stop >/dev/null 2>&1 || true; fi
+  exit $rc
+}
+trap cleanup EXIT
+
+demo=""
+if [ -z "${UPSTREAM_BASE_URL:-}" ]; then
+  demo=1
+  say "UPSTREAM_BASE_URL is not set: running a DEMO against the bundled upstream-sim"
+  say "(200,000 events, 10 requests per 2 s window). Set UPSTREAM_BASE_URL and UPSTREAM_API_KEY"
+  say "in .env to ingest from the real upstream."
+  "$build/tests/sim/upstream-sim" --port 0 --events 200000 --seed 1 --limit 10 --window-s 2 \
+    --latency-ms-per-event 0.05 --api-key demo-key >"$state/sim.out" 2>"$state/sim.log" &
+  sim_pid=$!
+  for _ in $(seq 100); do
+    grep -q '^listening on ' "$state/sim.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  sim_addr=$(sed -n 's/^listening on //p' "$state/sim.out" | head -n 1)
+  [ -n "$sim_addr" ] || { cat "$state/sim.log" >&2; say "upstream-sim did not start"; exit 1; }
+  export UPSTREAM_BASE_URL="http://$sim_addr" UPSTREAM_API_KEY=demo-key
+  export SUBMISSION_REPO=${SUBMISSION_REPO:-https://github.com/ingestd/ingestd}
+fi
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  say "DATABASE_URL is not set: using the embedded PostgreSQL in .state/pg"
+  DATABASE_URL=$(scripts/pg-local.sh start)
+  pg_started=1
+  if [ -n "$demo" ]; then
+    # Demo data never mixes with a real upstream's.
+    DATABASE_URL="${DATABASE_URL%/*}/ingestd_demo"
+    scripts/pg-local.sh createdb ingestd_demo >/dev/null
+  fi
+fi
+export DATABASE_URL
+
+started=$(date +%s.%N)
+set +e
+"$ingestd_bin" run 2> >(tee "$state/last-run.log" >&2) &
+ingestd_pid=$!
+# Ctrl-C reaches ingestd too (same process group); waiting again lets it finish its commit.
+trap 'say "stopping: waiting for ingestd to commit the pages in flight"' INT TERM
+wait "$ingestd_pid"; rc=$?
+while kill -0 "$ingestd_pid" 2>/dev/null; do wait "$ingestd_pid"; rc=$?; done
+set -e
+elapsed=$(python3 -c "import time; print(f'{time.time() - $started:.1f}')")
+
+status_json=$("$ingestd_bin" status --json 2>/dev/null || echo '{}')
+sim_stats=""
+[ -n "$demo" ] && sim_stats=$(curl -fsS "http://$sim_addr/internal/stats" 2>/dev/null || true)
+STATUS_JSON="$status_json" SIM_STATS="$sim_stats" ELAPSED="$elapsed" RC="$rc" \
+  LAST_LINE="$(grep -E 'ingestion complete:|stopped:' "$state/last-run.log" | tail -n 1)" python3 - <<'PY'
+import json, os, re
+st = json.loads(os.environ["STATUS_JSON"] or "{}")
+line = os.environ["LAST_LINE"]
+m = re.search(r"429s (\d+)", line)
+elapsed = float(os.environ["ELAPSED"])
+events = st.get("stored_events", 0)
+subs = st.get("submissions", [])
+verdict = "not submitted"
+if subs:
+    last = subs[-1]
+    verdict = f"attempt {last['attempt']}: {last['outcome']}"
+    if os.environ["SIM_STATS"]:
+        sim = json.loads(os.environ["SIM_STATS"]).get("submissions", [])
+        if sim:
+            v = sim[-1]
+            verdict += f" (received {v['received']}, missing {v['missing']}, duplicates {v['duplicates']})"
+rows = [
+    ("events stored", f"{events:,}" + (f" of {st['upstream_total']:,}" if st.get("upstream_total") else "")),
+    ("duration", f"{elapsed:.1f} s"),
+    ("events/s (this run)", f"{int(re.search(r'rate (\\d+)', line).group(1)):,}" if re.search(r"rate (\d+)", line) else "-"),
+    ("HTTP 429 received", m.group(1) if m else "-"),
+    ("quarantined", f"{st.get('quarantined', 0):,}"),
+    ("ingestion", "complete" if st.get("done") else "in progress (rerun to resume)"),
+    ("submission", verdict),
+    ("exit code", os.environ["RC"]),
+]
+w = max(len(k) for k, _ in rows)
+print("\n" + "-" * (w + 40))
+for k, v in rows:
+    print(f"{k:<{w}}  {v}")
+print("-" * (w + 40))
+PY
+exit "$rc"

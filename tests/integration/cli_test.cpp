@@ -1,0 +1,156 @@
+// The ingestd binary's command line, configuration errors and migrations, against a real
+// PostgreSQL.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "support.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+std::map<std::string, std::string> clean_env() {
+  // Settings the developer's shell may carry must not leak into these tests.
+  return {{"UPSTREAM_BASE_URL", ""}, {"UPSTREAM_API_KEY", ""}, {"DATABASE_URL", ""},
+          {"PAGE_LIMIT", ""},        {"LOG_FORMAT", ""},       {"LOG_LEVEL", ""}};
+}
+
+std::string last_line(const std::string& s) {
+  auto end = s.find_last_not_of('\n');
+  auto start = s.rfind('\n', end);
+  return s.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+}
+
+}  // namespace
+
+TEST_CASE("--help explains the commands, settings and exit codes; --version prints it") {
+  auto r = run(ingestd({"--help"}), clean_env());
+  expect_exit(r, 0);
+  for (const char* s : {"run", "migrate", "submit", "status", "--page-limit", "--database-url",
+                        "Exit codes", "UPSTREAM_API_KEY"}) {
+    CHECK_MESSAGE(r.output.find(s) != std::string::npos, s);
+  }
+  r = run(ingestd({"--version"}), clean_env());
+  expect_exit(r, 0);
+  CHECK(r.output.starts_with("ingestd "));
+  r = run(ingestd({}), clean_env());
+  CHECK(r.exit_code == 2);
+}
+
+TEST_CASE("each bad setting exits 2 with one line naming the key") {
+  struct Case {
+    std::map<std::string, std::string> env;
+    std::vector<std::string> args;
+    std::string dotenv;
+    std::string message;
+  };
+  const std::string db = "postgresql://u@127.0.0.1:1/db";
+  const std::vector<Case> cases = {
+      {{}, {"run"}, "PAGE_SIZE=10\n", "ingestd: config: unknown key PAGE_SIZE in .env"},
+      {{{"UPSTREAM_BASE_URL", "htp:/bad"}, {"UPSTREAM_API_KEY", "k"}, {"DATABASE_URL", db}},
+       {"run"},
+       "",
+       "ingestd: config: UPSTREAM_BASE_URL must be an http:// or https:// URL (got \"htp:/bad\" "
+       "from environment)"},
+      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"UPSTREAM_API_KEY", "k"}, {"DATABASE_URL", db}},
+       {"--page-limit", "abc", "run"},
+       "",
+       "ingestd: config: PAGE_LIMIT must be an integer from 1 to 5000 (got \"abc\" from the "
+       "command line)"},
+      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"UPSTREAM_API_KEY", "k"}, {"DATABASE_URL", db},
+        {"PAGE_LIMIT", "0"}},
+       {"run"},
+       "",
+       "ingestd: config: PAGE_LIMIT must be an integer from 1 to 5000 (got \"0\" from environment)"},
+      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"DATABASE_URL", db}},
+       {"run"},
+       "",
+       "ingestd: config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set"},
+      {{}, {"migrate"}, "", "ingestd: config: DATABASE_URL is required (got \"\" from default)"},
+  };
+  for (const auto& c : cases) {
+    TempDir dir;
+    if (!c.dotenv.empty()) std::ofstream(dir.path() / ".env") << c.dotenv;
+    auto env = clean_env();
+    for (const auto& [k, v] : c.env) env[k] = v;
+    const auto r = run(ingestd(c.args), env, 30s, dir.path());
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(last_line(r.output) == c.message);
+  }
+}
+
+TEST_CASE("migrate twice: the second run applies nothing and the tables match the design") {
+  TestDatabase db;
+  auto env = clean_env();
+  env["DATABASE_URL"] = db.url();
+  auto first = run(ingestd({"migrate"}), env);
+  expect_exit(first, 0);
+  CHECK(first.output.find("applied 001_initial_schema") != std::string::npos);
+  auto second = run(ingestd({"migrate"}), env);
+  expect_exit(second, 0);
+  CHECK(second.output.find("nothing applied") != std::string::npos);
+  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == 1);
+
+  auto columns = [&](const std::string& table) {
+    return db.column("SELECT column_name || ':' || data_type FROM information_schema.columns "
+                     "WHERE table_name = '" + table + "' ORDER BY ordinal_position");
+  };
+  CHECK(columns("events") == std::vector<std::string>{
+                                 "id:uuid", "occurred_at:timestamp with time zone", "type:text",
+                                 "name:text", "user_id:text", "session_id:text",
+                                 "properties:jsonb", "session:jsonb",
+                                 "ingested_at:timestamp with time zone"});
+  const auto checkpoint = columns("ingest_checkpoint");
+  for (const char* c : {"stream:text", "next_cursor:text", "pages:bigint", "events:bigint",
+                        "done:boolean", "updated_at:timestamp with time zone"}) {
+    CHECK_MESSAGE(std::find(checkpoint.begin(), checkpoint.end(), c) != checkpoint.end(), c);
+  }
+  const auto quarantine = columns("quarantine");
+  for (const char* c : {"raw:text", "reason:text", "page_cursor:text", "at:timestamp with time zone"}) {
+    CHECK_MESSAGE(std::find(quarantine.begin(), quarantine.end(), c) != quarantine.end(), c);
+  }
+  const auto submissions = columns("submissions");
+  for (const char* c : {"attempt:integer", "started_at:timestamp with time zone",
+                        "finished_at:timestamp with time zone", "ids_sent:bigint",
+                        "http_status:integer", "response:text"}) {
+    CHECK_MESSAGE(std::find(submissions.begin(), submissions.end(), c) != submissions.end(), c);
+  }
+}
+
+TEST_CASE("a schema newer than the binary is refused") {
+  TestDatabase db;
+  auto env = clean_env();
+  env["DATABASE_URL"] = db.url();
+  expect_exit(run(ingestd({"migrate"}), env), 0);
+  db.exec("INSERT INTO schema_migrations (version, name) VALUES (999, '999_future')");
+  const auto r = run(ingestd({"migrate"}), env);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("schema version 999 is newer than this binary supports") != std::string::npos);
+}
+
+TEST_CASE("an unreachable database: retries with backoff, then exits 4 with a redacted URL") {
+  auto env = clean_env();
+  env["DATABASE_URL"] = "postgresql://ingestd:pw-SECRET-456@127.0.0.1:1/ingestd";
+  env["DB_CONNECT_TIMEOUT_S"] = "2";
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = run(ingestd({"migrate"}), env);
+  CHECK(r.exit_code == 4);
+  CHECK(std::chrono::steady_clock::now() - started >= 2s);
+  CHECK(r.output.find("postgresql://ingestd:***@127.0.0.1:1/ingestd") != std::string::npos);
+  CHECK(r.output.find("pw-SECRET-456") == std::string::npos);
+}
+
+TEST_CASE("status on a fresh database reports nothing started") {
+  TestDatabase db;
+  auto env = clean_env();
+  env["DATABASE_URL"] = db.url();
+  expect_exit(run(ingestd({"migrate"}), env), 0);
+  auto r = run(ingestd({"status"}), env);
+  expect_exit(r, 0);
+  CHECK(r.output.find("not started") != std::string::npos);
+  r = run(ingestd({"status", "--json"}), env);
+  expect_exit(r, 0);
+  CHECK(r.output.find("\"done\":false") != std::string::npos);
+}

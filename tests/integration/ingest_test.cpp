@@ -1,0 +1,157 @@
+// `ingestd run` end to end: the real upstream-sim over loopback, a real PostgreSQL.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+std::vector<std::string> sim_args(std::int64_t events, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"--events", std::to_string(events), "--latency-ms-per-event",
+                                   "0", "--seed", "7"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("a full rate-limited run stores exactly the upstream's events with zero 429s") {
+  Sim sim(sim_args(20'000, {"--limit", "10", "--window-s", "1"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "1000";
+  env["SUBMIT_ON_FINISH"] = "false";
+  const auto r = run(ingestd({"run"}), env);
+  expect_exit(r, 0);
+  check_exact_dataset(sim, db);
+  CHECK(sim.stat("/status_counts/429") == 0);
+  CHECK(sim.stat("/max_in_window") <= 10);
+  CHECK(db.scalar("SELECT pages FROM ingest_checkpoint") == 20);
+  CHECK(db.scalar("SELECT events FROM ingest_checkpoint") == 20'000);
+  CHECK(r.output.find("test-key") == std::string::npos);
+  CHECK(r.output.find("ingestion complete") != std::string::npos);
+}
+
+TEST_CASE("transient upstream faults: 5xx, slow, truncated and dropped responses") {
+  Sim sim(sim_args(50'000, {"--unlimited", "--fault-5xx", "0.08", "--fault-slow", "0.04",
+                            "--fault-slow-ms", "2500", "--fault-truncate", "0.05",
+                            "--fault-drop", "0.05", "--fault-repeat", "0.1"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "1000";
+  env["HTTP_TIMEOUT_S"] = "1";
+  env["SUBMIT_ON_FINISH"] = "false";
+  const auto r = run(ingestd({"run"}), env, 240s);
+  expect_exit(r, 0);
+  check_exact_dataset(sim, db);
+  CHECK(sim.stat("/faults/5xx") > 0);
+  CHECK(sim.stat("/faults/truncate") > 0);
+  CHECK(sim.stat("/faults/drop") > 0);
+}
+
+TEST_CASE("malformed events are quarantined with their reason; unusual valid ones are stored") {
+  Sim sim(sim_args(20'000, {"--unlimited", "--fault-malformed", "0.01", "--fault-exotic", "0.01"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "5000";
+  env["SUBMIT_ON_FINISH"] = "false";
+  const auto r = run(ingestd({"run"}), env);
+  expect_exit(r, 0);
+  check_exact_dataset(sim, db);
+  CHECK(db.scalar("SELECT count(*) FROM quarantine") > 50);
+  CHECK(db.scalar("SELECT count(*) FROM quarantine WHERE reason = ''") == 0);
+  CHECK(db.scalar("SELECT count(*) FROM quarantine WHERE reason LIKE 'timestamp%'") > 0);
+  CHECK(db.scalar("SELECT count(*) FROM quarantine WHERE reason LIKE '%id%'") > 0);
+}
+
+TEST_CASE("kill -9 at random moments, restarting each time: exact set, checkpoint never ahead") {
+  Sim sim(sim_args(100'000, {"--unlimited", "--latency-ms-per-event", "0.01"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "1000";
+  env["SUBMIT_ON_FINISH"] = "false";
+  std::mt19937 rng(20261123);
+  std::uniform_int_distribution<int> delay_ms(150, 900);
+  int kills = 0;
+  for (int round = 0; round < 12 && kills < 6; ++round) {
+    TempDir dir;
+    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
+    const auto code = p.wait_for(std::chrono::milliseconds(delay_ms(rng)));
+    if (code) {
+      INFO(p.log());
+      REQUIRE(*code == 0);
+      break;
+    }
+    p.signal(SIGKILL);
+    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+    ++kills;
+    // Rows and checkpoint commit together: the counter always equals the stored rows.
+    const std::string counted = db.text("SELECT events FROM ingest_checkpoint");
+    if (!counted.empty()) CHECK(std::stoll(counted) == db.scalar("SELECT count(*) FROM events"));
+  }
+  CHECK(kills >= 5);
+  expect_exit(run(ingestd({"run"}), env), 0);
+  check_exact_dataset(sim, db);
+  CHECK(db.scalar("SELECT events FROM ingest_checkpoint") == 100'000);
+}
+
+TEST_CASE("SIGTERM stops with a consistent checkpoint (exit 143) and a rerun resumes") {
+  Sim sim(sim_args(30'000, {"--limit", "5", "--window-s", "1"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "1000";
+  env["SUBMIT_ON_FINISH"] = "false";
+  {
+    TempDir dir;
+    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
+    std::this_thread::sleep_for(2500ms);
+    p.signal(SIGTERM);
+    const auto code = p.wait_for(30s);
+    INFO(p.log());
+    REQUIRE(code == 143);
+    CHECK(db.scalar("SELECT pages FROM ingest_checkpoint") > 0);
+    CHECK(db.scalar("SELECT done::int FROM ingest_checkpoint") == 0);
+    CHECK(db.scalar("SELECT events FROM ingest_checkpoint") == db.scalar("SELECT count(*) FROM events"));
+  }
+  expect_exit(run(ingestd({"run"}), env), 0);
+  check_exact_dataset(sim, db);
+  const auto again = run(ingestd({"run"}), env);
+  expect_exit(again, 0);
+  CHECK(again.output.find("ingestion already complete") != std::string::npos);
+}
+
+TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
+  Sim sim(sim_args(50'000, {"--limit", "2", "--window-s", "1"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "500";
+  env["SUBMIT_ON_FINISH"] = "false";
+  TempDir dir;
+  Process first({ingestd({"run"}), env, dir.path(), dir.path() / "first.log", false});
+  for (int i = 0; i < 200 && db.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0"; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto second = run(ingestd({"run"}), env);
+  CHECK(second.exit_code == 75);
+  CHECK(second.output.find("is being ingested by another ingestd on this database") != std::string::npos);
+  first.signal(SIGTERM);
+  CHECK(first.wait_for(30s) == 143);
+}
+
+TEST_CASE("a wrong API key: exit 3 after a handful of requests, and the key is never logged") {
+  Sim sim(sim_args(1000, {"--api-key", "the-right-key"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  env["UPSTREAM_API_KEY"] = "sk-WRONG-secret-987";
+  env["LOG_LEVEL"] = "debug";
+  const auto r = run(ingestd({"run"}), env);
+  CHECK(r.exit_code == 3);
+  CHECK(sim.stat("/requests") <= 3);
+  CHECK(r.output.find("sk-WRONG-secret-987") == std::string::npos);
+  CHECK(r.output.find("refused the API key") != std::string::npos);
+}

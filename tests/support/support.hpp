@@ -1,0 +1,135 @@
+#pragma once
+
+// Helpers for tests that drive real processes over loopback: the ingestd binary, the
+// upstream-sim binary and a throwaway PostgreSQL database per test.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace testsupport {
+
+using namespace std::chrono_literals;
+
+// A unique scratch directory under the build tree, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A child process whose stdout and stderr go to a log file. The destructor kills it (SIGKILL)
+// if it still runs and reaps it, so no test leaves processes behind.
+class Process {
+ public:
+  struct Options {
+    std::vector<std::string> argv;
+    // Added to (or replacing entries of) the parent's environment; an empty value unsets.
+    std::map<std::string, std::string> env;
+    std::filesystem::path cwd;
+    std::filesystem::path log;
+    // Keep stdout on a pipe (read with read_line) instead of the log file.
+    bool pipe_stdout = false;
+  };
+
+  explicit Process(Options options);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void signal(int sig) const;
+  // Exit code, or 128 + signal number; nullopt when still running at the deadline.
+  std::optional<int> wait_for(std::chrono::milliseconds timeout);
+  bool running();
+  std::string read_line(std::chrono::milliseconds timeout);
+  std::string log() const;
+
+ private:
+  Options options_;
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::optional<int> status_;
+};
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+// Runs the command to completion (fails the test when it outlives the timeout).
+RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env,
+              std::chrono::milliseconds timeout = 120s, std::filesystem::path cwd = {});
+
+// The ingestd binary built next to the tests.
+std::vector<std::string> ingestd(std::vector<std::string> args);
+
+// One upstream-sim on a free port of 127.0.0.1, stopped with SIGTERM on destruction.
+class Sim {
+ public:
+  explicit Sim(std::vector<std::string> args);
+  ~Sim();
+  Sim(const Sim&) = delete;
+  Sim& operator=(const Sim&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const;
+  std::string get(const std::string& path) const;
+  // A number in /internal/stats by JSON pointer, e.g. "/status_counts/429" (0 when absent).
+  std::int64_t stat(const std::string& pointer) const;
+  // The ids /internal/expected says a correct client stores, sorted.
+  std::vector<std::string> expected_ids() const;
+  pid_t pid() const { return process_->pid(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
+// A fresh database on the PostgreSQL named by TEST_DATABASE_URL, dropped on destruction.
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& url() const { return url_; }
+  void exec(const std::string& sql) const;
+  std::int64_t scalar(const std::string& sql) const;
+  std::string text(const std::string& sql) const;
+  std::vector<std::string> column(const std::string& sql) const;
+  // COPY FROM STDIN of an in-memory text payload.
+  void copy_in(const std::string& copy_sql, const std::string& payload) const;
+
+ private:
+  std::string name_;
+  std::string url_;
+};
+
+// Settings for an `ingestd run` against a simulator and a database.
+std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase& db);
+
+// Fails the test with the process output when the exit code differs.
+void expect_exit(const RunResult& r, int code);
+
+// Loads the simulator's expected dataset and checks that `events` holds exactly the ids to be
+// stored, each with the exact instant, and that every malformed event sits in quarantine.
+void check_exact_dataset(const Sim& sim, const TestDatabase& db);
+
+std::string env_or(const char* name, std::string fallback);
+
+}  // namespace testsupport
