@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Benchmarks ingestd against baselines measured in the same run, on this machine, and writes
+# bench/results.md (also printed). Never part of CI: figures are ratios, not pass/fail.
+#   BENCH_EVENTS     events for the unthrottled run and the submission (default 3000000)
+#   BENCH_RL_PAGES   pages in the rate-limited run (default 100)
+# Starts its own PostgreSQL and upstream-sim on 127.0.0.1 and stops them when done.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="$repo/build-release"
+events=${BENCH_EVENTS:-3000000}
+rl_pages=${BENCH_RL_PAGES:-100}
+work=$(mktemp -d /tmp/ingestd-bench.XXXXXX)
+chmod 755 "$work"
+say() { echo "bench: $*" >&2; }
+
+"$repo/scripts/install-deps.sh" >&2
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j 2 --target ingestd upstream-sim sim-bench >&2
+ingestd="$build/ingestd"
+sim_bin="$build/tests/sim/upstream-sim"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PG_LOCAL_DIR="$work/pg" "$repo/scripts/pg-local.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+admin_url=$(PG_LOCAL_DIR="$work/pg" "$repo/scripts/pg-local.sh" start)
+psql_admin() { psql -qtA "$admin_url" "$@"; }
+new_db() { psql_admin -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null; echo "${admin_url%/*}/$1"; }
+
+# start_sim NAME ARGS...: starts upstream-sim, sets $sim_url.
+start_sim() {
+  local name=$1; shift
+  "$sim_bin" --port 0 "$@" >"$work/$name.out" 2>"$work/$name.log" &
+  pids+=($!)
+  for _ in $(seq 200); do grep -q '^listening on ' "$work/$name.out" 2>/dev/null && break; sleep 0.05; done
+  sim_url="http://$(sed -n 's/^listening on //p' "$work/$name.out")"
+}
+
+# measure CMD...: runs CMD; prints "<seconds> <peak RSS KiB> <exit code>".
+measure() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=open("/dev/null", "w"))
+print(f"{time.monotonic() - t:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} {rc}")
+PY
+}
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+rate() { python3 -c "print(f'{$1 / $2:,.0f}')"; }
+mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
+
+common_env=(env UPSTREAM_API_KEY=bench-key SUBMIT_ON_FINISH=false LOG_LEVEL=warn HTTP_GZIP=false)
+
+say "1/5 simulator throughput and unthrottled ingestion of $events events"
+start_sim unthrottled --events "$events" --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 3
+sim_line=$("$build/tests/sim/sim-bench" --url "$sim_url" --api-key bench-key)
+sim_pps=$(sed -E 's/.*pages_per_s=([0-9.]+).*/\1/' <<<"$sim_line")
+db_big=$(new_db bench_big)
+read -r t_ingest rss_big rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" run)"
+[ "$rc" = 0 ] || { say "ingestd run failed ($rc)"; exit 1; }
+stored=$(psql -qtA "$db_big" -c "SELECT count(*) FROM events")
+# Baseline: the same rows, as COPY text, loaded by psql \copy into an identical empty table.
+psql -qtA "$db_big" -c "\\copy (SELECT id, occurred_at, type, name, user_id, session_id, properties, session FROM events) TO '$work/rows.copy'"
+psql -qtA "$db_big" -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
+read -r t_copy _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_copy (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
+ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy")
+copy_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy):.2f}')")
+
+say "2/5 submission of $stored IDs"
+read -r t_submit rss_submit rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" submit)"
+submit_ok=$([ "$rc" = 0 ] && echo accepted || echo "failed ($rc)")
+verdict=$(curl -fsS "$sim_url/internal/stats" | python3 -c "import json,sys; s=json.load(sys.stdin)['submissions'][-1]; print(f\"received {s['received']:,}, missing {s['missing']}, duplicates {s['duplicates']}\")")
+
+say "3/5 peak RSS at 1,000,000 events"
+start_sim small --events 1000000 --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 4
+small_url=$sim_url
+db_small=$(new_db bench_small)
+read -r _ rss_small rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_small" "$ingestd" run)"
+
+say "4/5 rate-limited run: $rl_pages pages at 10 requests per 2 s"
+start_sim limited --events $((rl_pages * 5000)) --limit 10 --window-s 2 --latency-ms-per-event 0.02 --api-key bench-key --seed 5
+limited_url=$sim_url
+db_rl=$(new_db bench_rl)
+read -r t_rl _ rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$limited_url" DATABASE_URL="$db_rl" "$ingestd" run)"
+rl_stats=$(curl -fsS "$limited_url/internal/stats")
+rl_requests=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['requests'])" "$rl_stats")
+rl_429=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['status_counts'].get('429', 0))" "$rl_stats")
+floor=$(python3 -c "print($rl_pages / 10 * 2)")
+# Budget use: requests sent over requests the limit allowed in the elapsed time (a fresh window
+# allows a burst of 10 at once, then 10 per window).
+budget=$(python3 -c "import math; print(f'{100 * min(1, $rl_requests / (10 * max(1, math.ceil($t_rl / 2)))):.1f}')")
+wall_ratio=$(ratio "$t_rl" "$floor")
+
+say "5/5 resume after kill -9"
+db_resume=$(new_db bench_resume)
+"${common_env[@]}" UPSTREAM_BASE_URL="$small_url" DATABASE_URL="$db_resume" "$ingestd" run >/dev/null 2>&1 &
+victim=$!
+sleep 2
+kill -KILL "$victim"; wait "$victim" 2>/dev/null || true
+before=$(psql -qtA "$db_resume" -c "SELECT pages FROM ingest_checkpoint")
+t0=$(date +%s.%N)
+"${common_env[@]}" UPSTREAM_BASE_URL="$small_url" DATABASE_URL="$db_resume" "$ingestd" run >/dev/null 2>&1 &
+resumed=$!
+pids+=("$resumed")
+while [ "$(psql -qtA "$db_resume" -c "SELECT pages FROM ingest_checkpoint")" = "$before" ]; do sleep 0.01; done
+t_resume=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
+kill -TERM "$resumed" 2>/dev/null || true
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+mkdir -p "$repo/bench"
+cat >"$repo/bench/results.md" <<MD
+# Benchmark results
+
+Machine: $(nproc) cores, $cpu, $mem RAM; PostgreSQL $(psql_admin -c "SHOW server_version"), $(date -u +%Y-%m-%d).
+Produced by \`scripts/bench.sh\`; every ratio compares figures measured in the same run.
+
+| # | what | measured | baseline (same run) | ratio | target |
+|---|---|---|---|---|---|
+| 1 | unthrottled ingestion, $(printf "%'d" "$stored") events | $ingest_eps events/s | raw \`\\copy\` of the same rows: $copy_eps rows/s | **$copy_ratio** | ≥ 0.7 |
+| 2 | rate-limited, $rl_pages pages at 10 req / 2 s | $t_rl s wall, $rl_requests requests, budget used $budget %, $rl_429 × 429 | floor $floor s | **$wall_ratio** × floor | ≥ 99.5 % budget, 0 × 429, ≤ 1.01 × floor |
+| 3 | peak RSS of \`ingestd run\` | 1M events: $(mib "$rss_small") MiB; $(printf "%'d" "$stored") events: $(mib "$rss_big") MiB | | $(ratio "$rss_big" "$rss_small") (3M ÷ 1M) | ≤ 64 MiB, flat |
+| 4 | submission of $(printf "%'d" "$stored") IDs | $(rate "$stored" "$t_submit") IDs/s, peak RSS $(mib "$rss_submit") MiB, $submit_ok ($verdict) | | | ≥ 1M IDs/s, ≤ 64 MiB |
+| 5 | resume after kill -9 | ${t_resume} s to the first committed page | | | |
+| – | upstream-sim, unlimited, 5000-event pages | $sim_pps pages/s served | | | ≥ 20 pages/s |
+MD
+cat "$repo/bench/results.md"
