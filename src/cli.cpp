@@ -284,14 +284,13 @@ int run_cli(int argc, char** argv) {
     if (!key.default_value.empty()) help += " [" + std::string(key.default_value) + "]";
     app.add_option(flag_for(key.name), raw[std::string(key.name)], help)->group("Settings");
   }
-  auto* run = app.add_subcommand("run", "migrate, ingest every page, then submit the IDs (resumes where it stopped)");
+  app.add_subcommand("run", "migrate, ingest every page, then submit the IDs (resumes where it stopped)");
   app.add_subcommand("migrate", "apply the schema migrations in sql/ (idempotent)");
   auto* submit = app.add_subcommand("submit", "stream every stored event ID to the submission endpoint");
   submit->add_flag("--dry-run", cli.dry_run, "print the count and the first IDs without sending");
   submit->add_flag("--force", cli.force, "submit although ingestion is unfinished or the count differs");
   auto* status = app.add_subcommand("status", "show progress, checkpoint age, last error and the submission ledger");
   status->add_flag("--json", cli.json, "print one JSON object");
-  (void)run;
 
   try {
     app.parse(argc, argv);

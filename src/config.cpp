@@ -263,7 +263,7 @@ std::string redact_database_url(std::string_view url) {
       s.replace(colon + 1, at - colon - 1, "***");
     }
   }
-  static const std::regex password_kv(R"((password\s*=\s*)('[^']*'|\S+))");
+  static const std::regex password_kv(R"((password\s*=\s*)('[^']*'|[^\s&]+))");
   s = std::regex_replace(s, password_kv, "$1***");
   static const std::regex password_param(R"(([?&]password=)[^&]*)");
   return std::regex_replace(s, password_param, "$1***");

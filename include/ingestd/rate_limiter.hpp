@@ -28,19 +28,25 @@ RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers);
 //  - A local log of our own send times mirrors the server's log. Send time is the right anchor
 //    because the server logs a request when it arrives, long before a slow page completes.
 //    A new request may go once the limit-th newest entry is a window (plus margin) old.
-//  - The window is an interval (lo, hi] learned from X-RateLimit-Reset, which is whole seconds
-//    until the oldest logged request expires: a response with Remaining == Limit-1 is alone in
-//    the log, so hi <= Reset; deeper responses locate the oldest entry in the local log and
-//    narrow the interval below one second. Scheduling uses hi, the safe end. Evidence that the
-//    window is longer than hi replaces the interval at once; only a request alone in the log
-//    may shrink it, because a short Reset on a deeper response is ambiguous.
+//  - The window is an interval (lo, hi] learned from each counted response; scheduling uses hi,
+//    the safe end. X-RateLimit-Reset is whole seconds until the oldest logged request expires: a
+//    response with Remaining == Limit-1 is alone in the log, so hi <= Reset. The count
+//    (Limit - Remaining) says which of our own entries the server still holds: the newest one it
+//    dropped bounds the window from above, the oldest it holds bounds it from below, and that
+//    oldest entry turns a deeper Reset into an interval narrower than a second. Another client's
+//    requests only inflate the count, which moves every bound towards a longer window, so these
+//    bounds stay safe; an entry whose arrival is unconfirmed (transport error, cached answer) is
+//    ambiguous and suspends learning from the count. Evidence that the window is longer than hi
+//    replaces the interval at once; a bound below lo means the window itself got shorter.
 //  - When the server counts more requests than the local log explains (a previous process or
 //    another client spent budget), the unknown requests are assumed to be as recent as
-//    possible, and Remaining == 0 sets a hard floor at receive time + Reset. When the log does
-//    explain the count, its exact send times beat the Reset rounded up to a whole second.
+//    possible. With Remaining == 0, the oldest of them frees its slot at receive time + Reset.
+//    When the log does explain the count, its exact send times beat the Reset rounded up to a
+//    whole second.
 //  - A 429 waits the full Retry-After plus margin from its receive time; the refused request
 //    stays in the log because the server counts it too.
 //  - Until a response has revealed the server's count, one request at a time (a probe).
+// Reset is taken as computed when the request arrived, before a slow page is built.
 // Margin per request is margin + margin_fraction * window: it absorbs one-way delay jitter.
 class RateLimiter {
  public:
@@ -71,21 +77,26 @@ class RateLimiter {
  private:
   struct Entry {
     TimePoint at;
-    // The server is known to have logged it (a counted response came back for it).
+    // Stands for a request the server counted that we did not send (or no longer remember).
+    bool unknown;
+    // The server is known to have logged it (a response with its count came back for it).
     bool confirmed;
   };
 
   Duration margin() const;
-  void insert_entry(TimePoint at, bool confirmed);
+  void insert_entry(Entry entry);
   void confirm(TimePoint at);
-  // Entries sent at or before `at`, newest first.
+  // Entries sent at or before `at`, newest first, the own entry sent at `at` leading.
   std::vector<Entry> entries_up_to(TimePoint at) const;
-  std::size_t count_in_window(TimePoint at) const;
-  void observe_window(Duration lo, std::optional<Duration> hi, bool may_shrink);
-  void learn_from_reset(TimePoint sent_at, std::int64_t count, const RateLimitHeaders& headers);
-  bool sync_count(TimePoint sent_at, std::int64_t count);
+  // Entries the schedule still holds against a request sent at `at`.
+  std::int64_t count_in_window(TimePoint at) const;
+  void observe_window(std::optional<Duration> lo, std::optional<Duration> hi);
+  void learn_window(TimePoint sent_at, std::int64_t count, bool exact,
+                    const RateLimitHeaders& headers);
+  void sync_count(TimePoint sent_at, std::int64_t count, bool exact);
+  void free_oldest_unknown(TimePoint sent_at, TimePoint frees_at);
   void on_refused(TimePoint sent_at, TimePoint received_at, const RateLimitHeaders& headers);
-  void prune();
+  void prune(TimePoint now);
 
   Options options_;
   std::int64_t limit_;

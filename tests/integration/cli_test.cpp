@@ -2,6 +2,7 @@
 // PostgreSQL.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "support.hpp"

@@ -1,0 +1,147 @@
+#include "ingestd/outcome.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <string_view>
+
+namespace ingestd {
+
+namespace {
+
+constexpr std::size_t kMaxSummary = 200;
+constexpr std::size_t kMaxBodyExcerpt = 80;
+// Error envelopes are tiny; a larger body is a page or an HTML dump and is not worth a parse.
+constexpr std::size_t kMaxEnvelopeBytes = 64 * 1024;
+
+struct Envelope {
+  std::optional<std::string> error, message, code;
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Control characters and newlines become spaces and runs of spaces collapse, so a summary is
+// always one log line.
+std::string one_line(std::string_view s, std::size_t max_len) {
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    const char put = (c < 0x20 || c == 0x7f) ? ' ' : ch;
+    if (put == ' ' && (out.empty() || out.back() == ' ')) continue;
+    if (out.size() >= max_len) break;
+    out.push_back(put);
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+std::optional<std::string> string_field(simdjson::ondemand::object& obj, std::string_view key) {
+  std::string_view value;
+  if (obj.find_field_unordered(key).get_string().get(value) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  return std::string(value);
+}
+
+// Reads the {"error","message","code"} envelope. A truncated or non-JSON body yields no fields,
+// and the summary quotes its start instead.
+Envelope parse_envelope(std::string_view body) {
+  Envelope env;
+  const std::string_view t = trim(body);
+  if (t.empty() || t.front() != '{' || t.size() > kMaxEnvelopeBytes) return env;
+  const simdjson::padded_string padded(t);
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) return env;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS) return env;
+  env.error = string_field(obj, "error");
+  env.message = string_field(obj, "message");
+  env.code = string_field(obj, "code");
+  return env;
+}
+
+bool looks_like_html(std::string_view body) {
+  const std::string_view t = trim(body);
+  if (t.empty() || t.front() != '<') return false;
+  std::string head(t.substr(0, 256));
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return head.find("<html") != std::string::npos || head.find("<!doctype") != std::string::npos ||
+         head.find("<head") != std::string::npos || head.find("<body") != std::string::npos ||
+         head.find("<h1") != std::string::npos || head.find("<title") != std::string::npos;
+}
+
+std::string body_summary(std::string_view body, const Envelope& env) {
+  if (env.message || env.error) {
+    std::string s = env.message ? *env.message : *env.error;
+    if (env.code) s += " (" + *env.code + ")";
+    return s;
+  }
+  if (env.code) return *env.code;
+  if (trim(body).empty()) return "empty body";
+  if (looks_like_html(body)) return "HTML error page";
+  const std::string excerpt = one_line(body, kMaxBodyExcerpt);
+  return excerpt.empty() ? "unreadable body" : excerpt;
+}
+
+std::string summarize(const HttpResult& r, const Envelope& env) {
+  if (r.status == 0) {
+    const std::string what = one_line(r.transport_error, kMaxSummary);
+    return what.empty() ? "no response (transport error)" : what;
+  }
+  return one_line("HTTP " + std::to_string(r.status) + ": " + body_summary(r.body, env),
+                  kMaxSummary);
+}
+
+bool code_is(const Envelope& env, std::string_view code) {
+  return env.code && *env.code == code;
+}
+
+}  // namespace
+
+std::string error_summary(const HttpResult& r) {
+  return summarize(r, r.status == 0 ? Envelope{} : parse_envelope(r.body));
+}
+
+Outcome classify_events_response(const HttpResult& r) {
+  if (r.status == 200) return {OutcomeKind::ok, "HTTP 200"};
+  const Envelope env = r.status == 0 ? Envelope{} : parse_envelope(r.body);
+  std::string message = summarize(r, env);
+  const int s = r.status;
+  if (s == 0 || s == 408 || (s >= 500 && s <= 599)) {
+    return {OutcomeKind::retry_backoff, std::move(message)};
+  }
+  if (s == 429) return {OutcomeKind::rate_limited, std::move(message)};
+  if (s == 401 || s == 403) return {OutcomeKind::auth_failed, std::move(message)};
+  if (s == 400 && code_is(env, "CURSOR_EXPIRED")) {
+    return {OutcomeKind::cursor_expired, std::move(message)};
+  }
+  if (s == 400 && code_is(env, "CURSOR_INVALID")) {
+    return {OutcomeKind::cursor_invalid, std::move(message)};
+  }
+  return {OutcomeKind::fatal, std::move(message)};
+}
+
+SubmissionOutcome classify_submission_response(const HttpResult& r) {
+  const Envelope env = r.status == 0 ? Envelope{} : parse_envelope(r.body);
+  std::string message = summarize(r, env);
+  const int s = r.status;
+  if (s >= 200 && s <= 299) return {SubmissionOutcomeKind::accepted, std::move(message)};
+  if (s == 0 || s == 408 || (s >= 500 && s <= 599)) {
+    return {SubmissionOutcomeKind::unknown, std::move(message)};
+  }
+  if ((s == 429 || s == 403) && code_is(env, "SUBMISSION_LIMIT_REACHED")) {
+    return {SubmissionOutcomeKind::limit_reached, std::move(message)};
+  }
+  if (s == 401 || s == 403) return {SubmissionOutcomeKind::auth_failed, std::move(message)};
+  return {SubmissionOutcomeKind::rejected, std::move(message)};
+}
+
+}  // namespace ingestd

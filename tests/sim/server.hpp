@@ -1,0 +1,85 @@
+// HTTP side of the simulated upstream: events paging, rate limiting, cache, submissions,
+// fault injection and the /internal endpoints tests read.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "dataset.hpp"
+
+namespace upstream_sim {
+
+struct ServerOptions {
+  DatasetOptions dataset;
+  int port = 0;
+  std::string api_key = "test-key";
+  double latency_ms_per_event = 0.7;
+  double cursor_ttl_s = 120;
+  int limit = 10;
+  double window_s = 60;
+  bool unlimited = false;
+  bool gzip = true;
+  bool cache = true;
+  int submission_cap = 5;
+  double fault_submit_5xx = 0;
+  double fault_5xx = 0;
+  double fault_429_storm = 0;
+  int storm_length = 3;
+  bool fault_retry_after_only = false;
+  double fault_missing_rate_headers = 0;
+  double fault_garbled_rate_headers = 0;
+  // Negative: the window never changes.
+  std::int64_t window_change_after = -1;
+  double window_s_after = 60;
+  double fault_slow = 0;
+  int fault_slow_ms = 2000;
+  double fault_drop = 0;
+  double fault_truncate = 0;
+  double fault_repeat = 0;
+  bool verbose = false;
+};
+
+// Standard-alphabet base64 with padding.
+std::string base64_encode(std::string_view in);
+// Accepts the standard and URL-safe alphabets, padded or not; nullopt on anything else.
+std::optional<std::string> base64_decode(std::string_view in);
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds 127.0.0.1 and returns the port; throws when binding fails.
+  int bind();
+  // Serves until stop(); call after bind().
+  void run();
+  void stop();
+  const Dataset& dataset() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// A bound server answering on its own thread until destruction: what tests and benchmarks use.
+class BackgroundServer {
+ public:
+  explicit BackgroundServer(ServerOptions options);
+  ~BackgroundServer();
+  BackgroundServer(const BackgroundServer&) = delete;
+  BackgroundServer& operator=(const BackgroundServer&) = delete;
+
+  int port() const { return port_; }
+  const Dataset& dataset() const { return server_.dataset(); }
+
+ private:
+  Server server_;
+  int port_;
+  std::jthread thread_;
+};
+
+}  // namespace upstream_sim

@@ -1,0 +1,427 @@
+#include "ingestd/rate_limiter.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ingestd/http_types.hpp"
+
+using namespace std::chrono_literals;
+using ingestd::HttpHeaders;
+using ingestd::parse_rate_limit_headers;
+using ingestd::RateLimiter;
+using ingestd::RateLimitHeaders;
+using Duration = RateLimiter::Duration;
+using TimePoint = RateLimiter::TimePoint;
+
+namespace {
+
+const TimePoint kStart = TimePoint{} + 1000s;
+
+std::int64_t ceil_seconds(Duration d) {
+  if (d <= Duration::zero()) return 0;
+  return (d + 1s - Duration(1)) / 1s;
+}
+
+double secs(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// The upstream's limiter as the contract describes it: a sliding log of arrivals, refused ones
+// included; a request is refused when `limit` entries are already in the log.
+struct Reply {
+  int status;
+  std::int64_t limit, remaining, reset;
+};
+
+struct UpstreamModel {
+  Duration window;
+  std::int64_t limit;
+  std::deque<TimePoint> log;
+
+  Reply arrive(TimePoint t) {
+    while (!log.empty() && log.front() + window <= t) log.pop_front();
+    const bool refused = static_cast<std::int64_t>(log.size()) >= limit;
+    log.push_back(t);
+    const std::int64_t reset = ceil_seconds(log.front() + window - t);
+    if (refused) return {429, limit, 0, reset};
+    return {200, limit, limit - static_cast<std::int64_t>(log.size()), reset};
+  }
+};
+
+enum class HeaderMode { honest, missing, garbled };
+
+HttpHeaders render(const Reply& r, HeaderMode mode) {
+  HttpHeaders h;
+  h.add("Content-Type", "application/json");
+  if (mode == HeaderMode::missing) return h;
+  if (mode == HeaderMode::garbled) {
+    h.add("X-RateLimit-Limit", "abc");
+    h.add("X-RateLimit-Remaining", "-1");
+    h.add("X-RateLimit-Reset", "1e309");
+    if (r.status == 429) h.add("Retry-After", "soon");
+    return h;
+  }
+  h.add("X-RateLimit-Limit", std::to_string(r.limit));
+  h.add("X-RateLimit-Remaining", std::to_string(r.remaining));
+  h.add("X-RateLimit-Reset", std::to_string(r.reset));
+  if (r.status == 429) h.add("Retry-After", std::to_string(r.reset));
+  return h;
+}
+
+// Drives a limiter against the model the way the fetcher does, with simulated latency. Up to
+// `max_in_flight` requests overlap, so with 2 the next send is decided before the previous
+// response has arrived.
+struct Run {
+  UpstreamModel upstream;
+  RateLimiter limiter{RateLimiter::Options{}};
+  HeaderMode headers = HeaderMode::honest;
+  Duration latency_min = 50ms;
+  Duration latency_max = 3500ms;
+  Duration one_way_jitter = 0ms;
+  int max_in_flight = 1;
+  // Called before each send with the send index; changes the upstream mid-run.
+  std::function<void(int, TimePoint, UpstreamModel&)> before_send{};
+
+  int refused = 0;
+  std::vector<int> refused_at{};
+  std::vector<TimePoint> sends{};
+  TimePoint now = kStart;
+  std::uint64_t rng = 0x1234'5678'9abc'def0ULL;
+
+  Duration draw(Duration lo, Duration hi) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    const auto span = static_cast<std::uint64_t>((hi - lo).count()) + 1;
+    return lo + Duration(static_cast<std::int64_t>((rng >> 11) % span));
+  }
+
+  struct Pending {
+    TimePoint sent, received;
+    Reply reply;
+  };
+
+  void go(int requests) {
+    std::vector<Pending> pending;
+    int sent = 0;
+    while (sent < requests || !pending.empty()) {
+      TimePoint permit = TimePoint::max();
+      if (sent < requests && static_cast<int>(pending.size()) < max_in_flight) {
+        permit = limiter.next_send_time(now);
+        REQUIRE(permit >= now);
+      }
+      const auto next_reply = std::min_element(
+          pending.begin(), pending.end(),
+          [](const Pending& a, const Pending& b) { return a.received < b.received; });
+      const TimePoint reply_at =
+          next_reply == pending.end() ? TimePoint::max() : next_reply->received;
+      REQUIRE((permit != TimePoint::max() || reply_at != TimePoint::max()));
+      if (permit <= reply_at) {
+        now = permit;
+        if (before_send) before_send(sent, now, upstream);
+        limiter.on_send(now);
+        const Reply reply = upstream.arrive(now + draw(0ms, one_way_jitter));
+        if (reply.status == 429) {
+          ++refused;
+          refused_at.push_back(sent);
+        }
+        sends.push_back(now);
+        pending.push_back({now, now + draw(latency_min, latency_max), reply});
+        ++sent;
+      } else {
+        const Pending p = *next_reply;
+        pending.erase(next_reply);
+        now = p.received;
+        limiter.on_response(p.sent, p.received, p.reply.status,
+                            parse_rate_limit_headers(render(p.reply, headers)));
+      }
+    }
+  }
+
+  Duration elapsed() const { return sends.back() - sends.front(); }
+};
+
+// The budget target: 200 requests within 1.01 x (requests / limit x window), plus one window
+// because the first `limit` requests go at once.
+Duration budget_bound(int requests, std::int64_t limit, Duration window) {
+  return std::chrono::duration_cast<Duration>(window * (1.01 * requests / limit)) + window;
+}
+
+}  // namespace
+
+TEST_CASE("rate limit headers: plain numbers parse, everything else is unusable") {
+  HttpHeaders h;
+  h.add("x-ratelimit-limit", " 10 ");
+  h.add("X-RateLimit-Remaining", "0");
+  h.add("X-RateLimit-Reset", "46");
+  h.add("Retry-After", "1.5");
+  const RateLimitHeaders r = parse_rate_limit_headers(h);
+  CHECK(r.limit == 10);
+  CHECK(r.remaining == 0);
+  CHECK(r.reset_s == 46);
+  CHECK(r.retry_after_s == 2);
+
+  for (const char* bad : {"abc", "-1", "1e309", "", "12abc", "+5", "1769541612",
+                          "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT"}) {
+    CAPTURE(bad);
+    HttpHeaders g;
+    g.add("X-RateLimit-Limit", bad);
+    g.add("X-RateLimit-Remaining", bad);
+    g.add("X-RateLimit-Reset", bad);
+    g.add("Retry-After", bad);
+    const RateLimitHeaders p = parse_rate_limit_headers(g);
+    CHECK_FALSE(p.limit.has_value());
+    CHECK_FALSE(p.remaining.has_value());
+    CHECK_FALSE(p.reset_s.has_value());
+    CHECK_FALSE(p.retry_after_s.has_value());
+  }
+
+  HttpHeaders zero;
+  zero.add("X-RateLimit-Limit", "0");
+  zero.add("X-RateLimit-Reset", "0.000");
+  CHECK_FALSE(parse_rate_limit_headers(zero).limit.has_value());
+  CHECK(parse_rate_limit_headers(zero).reset_s == 0);
+
+  HttpHeaders none;
+  const RateLimitHeaders n = parse_rate_limit_headers(none);
+  CHECK_FALSE(n.limit.has_value());
+  CHECK_FALSE(n.remaining.has_value());
+}
+
+TEST_CASE("rate limit headers: a cached answer yields no fields") {
+  HttpHeaders h;
+  h.add("X-Cache", "HIT");
+  h.add("X-RateLimit-Limit", "10");
+  h.add("X-RateLimit-Remaining", "3");
+  h.add("X-RateLimit-Reset", "20");
+  const RateLimitHeaders r = parse_rate_limit_headers(h);
+  CHECK_FALSE(r.limit.has_value());
+  CHECK_FALSE(r.remaining.has_value());
+  CHECK_FALSE(r.reset_s.has_value());
+
+  HttpHeaders miss;
+  miss.add("X-Cache", "MISS");
+  miss.add("X-RateLimit-Remaining", "3");
+  CHECK(parse_rate_limit_headers(miss).remaining == 3);
+}
+
+TEST_CASE("the first request is a probe: nothing else goes until its count is known") {
+  RateLimiter limiter{RateLimiter::Options{}};
+  CHECK(limiter.next_send_time(kStart) == kStart);
+  limiter.on_send(kStart);
+  CHECK(limiter.next_send_time(kStart + 1s) == TimePoint::max());
+  limiter.on_response(kStart, kStart + 2s, 200, {10, 9, 60, std::nullopt});
+  CHECK(limiter.next_send_time(kStart + 2s) == kStart + 2s);
+  CHECK(limiter.limit() == 10);
+  CHECK(limiter.window() == 60s);
+}
+
+TEST_CASE("steady 10 per 60 s: no 429 and the whole budget used") {
+  Run run{.upstream = {60s, 10, {}}};
+  run.go(200);
+  CHECK(run.refused == 0);
+  CHECK(run.elapsed() <= budget_bound(200, 10, 60s));
+  // The server itself admits 10 per window: 190 requests after the first need 19 windows.
+  CHECK(run.elapsed() >= 19 * 60s);
+  CHECK(run.limiter.window() == 60s);
+  MESSAGE("60 s window: 200 requests in " << secs(run.elapsed()) << " s");
+}
+
+TEST_CASE("steady 10 per 60 s with two requests in flight and one-way jitter") {
+  Run run{.upstream = {60s, 10, {}}, .one_way_jitter = 10ms, .max_in_flight = 2};
+  run.go(200);
+  CHECK(run.refused == 0);
+  CHECK(run.elapsed() <= budget_bound(200, 10, 60s));
+}
+
+TEST_CASE("a 2 s window is learned from the first response despite the 60 s guess") {
+  Run run{.upstream = {2s, 10, {}}, .latency_min = 5ms, .latency_max = 60ms};
+  run.go(200);
+  CHECK(run.refused == 0);
+  CHECK(run.elapsed() <= budget_bound(200, 10, 2s));
+  CHECK(run.limiter.window() == 2s);
+  MESSAGE("2 s window: 200 requests in " << secs(run.elapsed()) << " s");
+}
+
+TEST_CASE("a 2.5 s window is narrowed below the whole second Reset reports") {
+  Run run{.upstream = {2500ms, 10, {}}, .latency_min = 5ms, .latency_max = 60ms};
+  run.go(200);
+  CHECK(run.refused == 0);
+  CHECK(run.limiter.window() >= 2500ms);
+  CHECK(run.limiter.window() < 2600ms);
+  CHECK(run.elapsed() <= budget_bound(200, 10, 2500ms) + 2500ms);
+  MESSAGE("2.5 s window: 200 requests in " << secs(run.elapsed()) << " s, window "
+                                           << secs(run.limiter.window()));
+}
+
+TEST_CASE("a fractional 0.5 s window, where Reset always says 1") {
+  Run run{.upstream = {500ms, 10, {}},
+          .limiter = RateLimiter{RateLimiter::Options{.margin = 2ms}},
+          .latency_min = 2ms,
+          .latency_max = 10ms};
+  run.go(200);
+  CHECK(run.refused == 0);
+  CHECK(run.limiter.window() >= 500ms);
+  CHECK(run.limiter.window() < 600ms);
+  // Above the 1.01 target: below a second only the count bounds the window, and a burst of
+  // requests lowers that bound by the burst's length per window until it meets the true window.
+  CHECK(run.elapsed() <= 13s);
+  MESSAGE("0.5 s window: 200 requests in " << secs(run.elapsed()) << " s, window "
+                                           << secs(run.limiter.window()));
+}
+
+TEST_CASE("the window grows mid-run") {
+  Run run{.upstream = {20s, 10, {}}, .latency_min = 50ms, .latency_max = 1s};
+  run.before_send = [](int i, TimePoint, UpstreamModel& u) {
+    if (i == 60) u.window = 40s;
+  };
+  run.go(200);
+  // The first request after the change meets a log the old window had already freed.
+  CHECK(run.refused <= 1);
+  for (const int i : run.refused_at) CHECK(i < 62);
+  CHECK(run.limiter.window() >= 40s);
+  CHECK(run.limiter.window() <= 41s);
+  MESSAGE("20 s -> 40 s: " << run.refused << " refused, 200 requests in " << secs(run.elapsed())
+                           << " s");
+}
+
+TEST_CASE("the window shrinks mid-run and the limiter speeds up") {
+  Run run{.upstream = {60s, 10, {}}, .latency_min = 50ms, .latency_max = 1s};
+  TimePoint changed{};
+  run.before_send = [&changed](int i, TimePoint t, UpstreamModel& u) {
+    if (i == 50) {
+      u.window = 20s;
+      changed = t;
+    }
+  };
+  run.go(200);
+  CHECK(run.refused == 0);
+  CHECK(run.limiter.window() == 20s);
+  // 150 requests under the short window: 15 windows, plus a 60 s window to unlearn.
+  CHECK(run.sends.back() - changed <= budget_bound(150, 10, 20s) + 60s);
+}
+
+TEST_CASE("a higher limit is used and a lower one honored at once") {
+  Run run{.upstream = {10s, 10, {}}, .latency_min = 20ms, .latency_max = 200ms};
+  run.before_send = [](int i, TimePoint, UpstreamModel& u) {
+    if (i == 50) u.limit = 20;
+    if (i == 150) u.limit = 5;
+  };
+  run.go(250);
+  // Lowering the limit under a full log refuses the next request whatever the client does.
+  CHECK(run.refused <= 1);
+  for (const int i : run.refused_at) CHECK(i == 150);
+  CHECK(run.limiter.limit() == 5);
+  // Requests 50..149 ran at 20 per window: 100 requests in about 5 windows.
+  CHECK(run.sends[149] - run.sends[50] <= budget_bound(100, 20, 10s));
+}
+
+TEST_CASE("no rate headers at all: the conservative local model is never refused") {
+  SUBCASE("the upstream matches the initial 10 per 60 s") {
+    Run run{.upstream = {60s, 10, {}}, .headers = HeaderMode::missing};
+    run.go(120);
+    CHECK(run.refused == 0);
+    CHECK(run.limiter.window() == 60s);
+  }
+  SUBCASE("a shorter window and a higher limit are safe too, only slower") {
+    Run run{.upstream = {30s, 20, {}}, .headers = HeaderMode::missing, .latency_max = 500ms};
+    run.go(120);
+    CHECK(run.refused == 0);
+    // 10 per 60 s: 120 requests need 11 full windows after the first burst.
+    CHECK(run.elapsed() >= 11 * 60s);
+  }
+}
+
+TEST_CASE("garbled rate headers fall back to the local model") {
+  Run run{.upstream = {60s, 10, {}}, .headers = HeaderMode::garbled};
+  run.go(120);
+  CHECK(run.refused == 0);
+  CHECK(run.limiter.limit() == 10);
+  CHECK(run.limiter.window() == 60s);
+}
+
+TEST_CASE("garbled headers after honest ones keep the last known limit and window") {
+  Run run{.upstream = {5s, 20, {}}, .latency_min = 10ms, .latency_max = 100ms};
+  run.go(60);
+  CHECK(run.limiter.window() == 5s);
+  run.headers = HeaderMode::garbled;
+  run.go(100);
+  CHECK(run.refused == 0);
+  CHECK(run.limiter.limit() == 20);
+  CHECK(run.limiter.window() == 5s);
+}
+
+TEST_CASE("a 429 waits the full Retry-After plus margin from its receipt") {
+  SUBCASE("with rate headers") {
+    RateLimiter limiter{RateLimiter::Options{}};
+    limiter.on_send(kStart);
+    limiter.on_response(kStart, kStart + 1s, 429, {10, 0, 46, 46});
+    CHECK(limiter.next_send_time(kStart + 1s) >= kStart + 1s + 46s);
+    CHECK(limiter.next_send_time(kStart + 1s) <= kStart + 1s + 60s + 1s);
+  }
+  SUBCASE("Retry-After alone") {
+    RateLimiter limiter{RateLimiter::Options{}};
+    limiter.on_send(kStart);
+    limiter.on_response(kStart, kStart + 2s, 429, {std::nullopt, std::nullopt, std::nullopt, 7});
+    const TimePoint next = limiter.next_send_time(kStart + 2s);
+    CHECK(next >= kStart + 2s + 7s + 25ms);
+    CHECK(next <= kStart + 2s + 7s + 1s);
+  }
+  SUBCASE("no usable header: a whole window") {
+    RateLimiter limiter{RateLimiter::Options{}};
+    limiter.on_send(kStart);
+    limiter.on_response(kStart, kStart + 2s, 429, {});
+    CHECK(limiter.next_send_time(kStart + 2s) >= kStart + 2s + 60s);
+  }
+}
+
+TEST_CASE(
+    "Reset is relative seconds: a full log frees its unknown oldest slot at receipt + Reset") {
+  RateLimiter limiter{RateLimiter::Options{}};
+  limiter.on_send(kStart);
+  // Nine requests of someone else are in the log; the oldest leaves in 12 s.
+  limiter.on_response(kStart, kStart + 500ms, 200, {10, 0, 12, std::nullopt});
+  const TimePoint next = limiter.next_send_time(kStart + 500ms);
+  CHECK(next == kStart + 500ms + 12s);
+}
+
+TEST_CASE("another client spent budget before we start") {
+  for (const int spent : {3, 8, 9}) {
+    CAPTURE(spent);
+    Run run{.upstream = {60s, 10, {}}, .latency_min = 50ms, .latency_max = 2s};
+    for (int i = 0; i < spent; ++i) run.upstream.log.push_back(kStart - 55s + i * 5s);
+    run.go(100);
+    CHECK(run.refused == 0);
+    CHECK(run.elapsed() <= budget_bound(100, 10, 60s) + 60s);
+  }
+}
+
+TEST_CASE("transport errors are assumed counted") {
+  RateLimiter limiter{RateLimiter::Options{}};
+  UpstreamModel upstream{60s, 10, {}};
+  TimePoint now = kStart;
+  int refused = 0;
+  for (int i = 0; i < 100; ++i) {
+    now = limiter.next_send_time(now);
+    REQUIRE(now != TimePoint::max());
+    limiter.on_send(now);
+    const bool lost = i % 7 == 3;
+    // Every other lost request never reached the server; the rest were logged, then lost.
+    const Reply reply = (lost && i % 2 == 0) ? Reply{0, 0, 0, 0} : upstream.arrive(now);
+    if (reply.status == 429) ++refused;
+    const TimePoint received = now + 300ms;
+    if (lost) {
+      limiter.on_response(now, received, 0, {});
+    } else {
+      limiter.on_response(now, received, reply.status,
+                          parse_rate_limit_headers(render(reply, HeaderMode::honest)));
+    }
+    now = received;
+  }
+  CHECK(refused == 0);
+}
