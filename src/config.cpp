@@ -242,10 +242,15 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.queue_pages = static_cast<int>(r.integer("QUEUE_PAGES", 1, 64));
   c.progress_interval = r.seconds("PROGRESS_INTERVAL_S", 0.1, 3600);
 
-  if (c.database_url.empty()) r.fail("DATABASE_URL", "is required");
+  if (c.database_url.empty()) {
+    throw ConfigError("config: DATABASE_URL is required (in .env, the environment or --database-url)");
+  }
   const bool talks_upstream = command == Command::run || command == Command::submit;
   if (talks_upstream) {
-    if (c.upstream_base_url.empty()) r.fail("UPSTREAM_BASE_URL", "is required for this command");
+    if (c.upstream_base_url.empty()) {
+      throw ConfigError("config: UPSTREAM_BASE_URL is required for this command (in .env, the "
+                        "environment or --upstream-base-url)");
+    }
     if (c.api_key.empty()) {
       throw ConfigError("config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set");
     }

@@ -37,6 +37,36 @@ bool is_unique_violation(const PGresult* res) {
   return state && std::string_view(state) == "23505";
 }
 
+// SOCI's PostgreSQL backend re-parses its connect string as key=value pairs and mangles a URI,
+// so a URI is expanded into an equivalent libpq keyword string first.
+std::string soci_connect_string(const std::string& database_url) {
+  if (!database_url.starts_with("postgresql://") && !database_url.starts_with("postgres://")) {
+    return database_url;
+  }
+  char* error = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+      PQconninfoParse(database_url.c_str(), &error), &PQconninfoFree);
+  if (!options) {
+    std::string why = error ? error : "malformed URI";
+    PQfreemem(error);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    throw DatabaseError("database: DATABASE_URL " + redact_database_url(database_url) + ": " + why);
+  }
+  std::string out;
+  for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
+    if (!o->val) continue;
+    out += out.empty() ? "" : " ";
+    out += o->keyword;
+    out += "='";
+    for (const char* c = o->val; *c; ++c) {
+      if (*c == '\'' || *c == '\\') out += '\\';
+      out += *c;
+    }
+    out += "'";
+  }
+  return out;
+}
+
 int latest_embedded_version() {
   const auto& m = embedded_migrations();
   return m.empty() ? 0 : m.back().version;
@@ -46,7 +76,9 @@ int latest_embedded_version() {
 
 Store::Store(const std::string& database_url) {
   try {
-    sql_.open(soci::postgresql, database_url);
+    sql_.open(soci::postgresql, soci_connect_string(database_url));
+  } catch (const DatabaseError&) {
+    throw;
   } catch (const std::exception& e) {
     throw DatabaseError("database: cannot connect to " + redact_database_url(database_url) + ": " +
                         e.what());
@@ -67,14 +99,15 @@ std::unique_ptr<Store> Store::connect(const std::string& database_url,
     try {
       return std::make_unique<Store>(database_url);
     } catch (const DatabaseError& e) {
-      auto now = std::chrono::steady_clock::now();
-      if (now + delay > deadline || stop.stop_requested()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline || stop.stop_requested()) {
         throw DatabaseError(std::string(e.what()) + " (gave up after " + std::to_string(attempt) +
                             " attempts; DB_CONNECT_TIMEOUT_S is " +
                             std::to_string(timeout.count() / 1000) + ")");
       }
-      spdlog::warn("{}; retrying in {} ms", e.what(), delay.count());
-      sleep_for(delay, stop);
+      const auto wait = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+      spdlog::warn("{}; retrying in {} ms", e.what(), wait.count());
+      sleep_for(wait, stop);
       delay = std::min(delay * 2, std::chrono::milliseconds(5000));
     }
   }

@@ -68,7 +68,7 @@ TEST_CASE("each bad setting exits 2 with one line naming the key") {
        {"run"},
        "",
        "ingestd: config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set"},
-      {{}, {"migrate"}, "", "ingestd: config: DATABASE_URL is required (got \"\" from default)"},
+      {{}, {"migrate"}, "", "ingestd: config: DATABASE_URL is required (in .env, the environment or --database-url)"},
   };
   for (const auto& c : cases) {
     TempDir dir;
