@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -12,8 +13,10 @@ using namespace testsupport;
 namespace {
 
 std::vector<std::string> sim_args(std::int64_t events, std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--events", std::to_string(events), "--latency-ms-per-event",
-                                   "0", "--seed", "7"};
+  std::vector<std::string> args = {"--events", std::to_string(events), "--seed", "7"};
+  if (std::find(extra.begin(), extra.end(), "--latency-ms-per-event") == extra.end()) {
+    args.insert(args.end(), {"--latency-ms-per-event", "0"});
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -70,7 +73,7 @@ TEST_CASE("malformed events are quarantined with their reason; unusual valid one
 }
 
 TEST_CASE("kill -9 at random moments, restarting each time: exact set, checkpoint never ahead") {
-  Sim sim(sim_args(100'000, {"--unlimited", "--latency-ms-per-event", "0.01"}));
+  Sim sim(sim_args(100'000, {"--unlimited", "--latency-ms-per-event", "0.05"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
@@ -101,7 +104,7 @@ TEST_CASE("kill -9 at random moments, restarting each time: exact set, checkpoin
 }
 
 TEST_CASE("SIGTERM stops with a consistent checkpoint (exit 143) and a rerun resumes") {
-  Sim sim(sim_args(30'000, {"--limit", "5", "--window-s", "1"}));
+  Sim sim(sim_args(30'000, {"--unlimited", "--latency-ms-per-event", "0.2"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -14,8 +15,10 @@ using namespace testsupport;
 namespace {
 
 std::vector<std::string> sim_args(std::int64_t events, std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--events", std::to_string(events), "--latency-ms-per-event",
-                                   "0", "--seed", "11"};
+  std::vector<std::string> args = {"--events", std::to_string(events), "--seed", "11"};
+  if (std::find(extra.begin(), extra.end(), "--latency-ms-per-event") == extra.end()) {
+    args.insert(args.end(), {"--latency-ms-per-event", "0"});
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -43,7 +46,7 @@ std::string run_exact(std::vector<std::string> flags, std::int64_t events = 20'0
 }  // namespace
 
 TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and submitting") {
-  Sim sim(sim_args(150'000, {"--unlimited", "--latency-ms-per-event", "0.01",
+  Sim sim(sim_args(200'000, {"--unlimited", "--latency-ms-per-event", "0.04",
                              "--fault-malformed", "0.001", "--submission-cap", "5"}));
   TestDatabase db;
   auto env = env_for(sim, db, {{"PAGE_LIMIT", "5000"}});
@@ -63,7 +66,7 @@ TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and sub
       if (!counted.empty()) CHECK(std::stoll(counted) == db.scalar("SELECT count(*) FROM events"));
     }
   };
-  storm({"run"}, 16, 50, 1500);
+  storm({"run"}, 16, 50, 800);
   expect_exit(run(ingestd({"run"}), env, 300s), 0);
   check_exact_dataset(sim, db);
   storm({"submit"}, 4, 5, 250);
