@@ -1,10 +1,10 @@
 #include "ingestd/cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -30,7 +30,8 @@ namespace ingestd {
 
 namespace {
 
-constexpr const char* kFooter = R"(Configuration: defaults < .env file < environment < command-line flags.
+constexpr const char* kFooter =
+    R"(Configuration: defaults < .env file < environment < command-line flags.
 Every flag above is also an environment variable and a .env key: --page-limit is PAGE_LIMIT.
 `ingestd run` needs only UPSTREAM_BASE_URL, UPSTREAM_API_KEY and DATABASE_URL.
 
@@ -112,8 +113,9 @@ std::unique_ptr<Store> open_store(const Config& config, std::stop_token stop) {
 
 void lock_stream(Store& store, const Config& config) {
   if (!store.try_lock_stream(config.stream)) {
-    throw TemporaryError("stream " + config.stream +
-                         " is being ingested by another ingestd on this database; refusing to run twice");
+    throw TemporaryError(
+        "stream " + config.stream +
+        " is being ingested by another ingestd on this database; refusing to run twice");
   }
 }
 
@@ -156,11 +158,12 @@ int command_run(const Config& config, const SignalWatcher& signals) {
   std::unique_ptr<MetricsServer> metrics_server;
   if (!config.metrics_addr.empty()) {
     metrics_server = std::make_unique<MetricsServer>(config.metrics_addr, metrics);
-    spdlog::info("metrics: serving Prometheus text on {} (port {})", config.metrics_addr, metrics_server->port());
+    spdlog::info("metrics: serving Prometheus text on {} (port {})", config.metrics_addr,
+                 metrics_server->port());
   }
   const Checkpoint start = store->load_checkpoint(config.stream);
-  spdlog::info("start: stream {} at page {}, {} events stored{}", config.stream, start.pages, start.events,
-               start.done ? ", ingestion already complete" : "");
+  spdlog::info("start: stream {} at page {}, {} events stored{}", config.stream, start.pages,
+               start.events, start.done ? ", ingestion already complete" : "");
   notifier.ready();
 
   const auto started = std::chrono::steady_clock::now();
@@ -176,7 +179,8 @@ int command_run(const Config& config, const SignalWatcher& signals) {
     if (auto t = metrics.upstream_total.load(); t >= 0) s.total = t;
     s.rate_limit = metrics.rate_limit.load();
     s.rate_window = std::chrono::milliseconds(metrics.rate_window_ms.load());
-    s.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    s.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
     return s;
   };
   auto tick = [&] {
@@ -217,7 +221,8 @@ int command_submit(const Config& config, const CliState& cli, const SignalWatche
   auto store = open_store(config, signals.token());
   store->require_current_schema();
   lock_stream(*store, config);
-  print_submit_report(submit_ids(config, *store, SubmitOptions{cli.force, cli.dry_run}, signals.token()));
+  print_submit_report(
+      submit_ids(config, *store, SubmitOptions{cli.force, cli.dry_run}, signals.token()));
   return kExitOk;
 }
 
@@ -234,32 +239,40 @@ int command_status(const Config& config, const CliState& cli, const SignalWatche
     };
     std::string subs;
     for (const auto& r : ledger) {
-      subs += fmt::format("{}{{\"attempt\":{},\"started_at\":\"{}\",\"finished_at\":{},\"ids_sent\":{},"
-                          "\"http_status\":{},\"outcome\":\"{}\",\"response\":{}}}",
-                          subs.empty() ? "" : ",", r.attempt, json_escape(r.started_at), opt_str(r.finished_at),
-                          r.ids_sent ? std::to_string(*r.ids_sent) : "null",
-                          r.http_status ? std::to_string(*r.http_status) : "null", r.outcome, opt_str(r.response));
+      subs += fmt::format(
+          "{}{{\"attempt\":{},\"started_at\":\"{}\",\"finished_at\":{},\"ids_sent\":{},"
+          "\"http_status\":{},\"outcome\":\"{}\",\"response\":{}}}",
+          subs.empty() ? "" : ",", r.attempt, json_escape(r.started_at), opt_str(r.finished_at),
+          r.ids_sent ? std::to_string(*r.ids_sent) : "null",
+          r.http_status ? std::to_string(*r.http_status) : "null", r.outcome, opt_str(r.response));
     }
     std::cout << fmt::format(
-        "{{\"stream\":\"{}\",\"done\":{},\"pages\":{},\"events\":{},\"stored_events\":{},\"quarantined\":{},"
-        "\"upstream_total\":{},\"checkpoint_age_s\":{:.1f},\"has_cursor\":{},\"last_error\":{},\"submissions\":[{}]}}\n",
+        "{{\"stream\":\"{}\",\"done\":{},\"pages\":{},\"events\":{},\"stored_events\":{},"
+        "\"quarantined\":{},"
+        "\"upstream_total\":{},\"checkpoint_age_s\":{:.1f},\"has_cursor\":{},\"last_error\":{},"
+        "\"submissions\":[{}]}}\n",
         json_escape(cp.stream), cp.done, cp.pages, cp.events, stored, quarantined,
         cp.upstream_total ? std::to_string(*cp.upstream_total) : "null", cp.age_seconds,
         cp.next_cursor.has_value(), opt_str(cp.last_error), subs);
     return kExitOk;
   }
   std::cout << fmt::format("stream          {}\n", cp.stream)
-            << fmt::format("state           {}\n", cp.done ? "ingestion complete" : cp.pages == 0 ? "not started" : "in progress")
+            << fmt::format("state           {}\n", cp.done         ? "ingestion complete"
+                                                   : cp.pages == 0 ? "not started"
+                                                                   : "in progress")
             << fmt::format("pages           {}\n", cp.pages)
             << fmt::format("events stored   {}{}\n", stored,
-                           cp.upstream_total ? fmt::format(" of {} reported by the upstream", *cp.upstream_total) : "")
+                           cp.upstream_total
+                               ? fmt::format(" of {} reported by the upstream", *cp.upstream_total)
+                               : "")
             << fmt::format("quarantined     {}\n", quarantined)
-            << fmt::format("checkpoint age  {}\n", format_duration(std::chrono::seconds(static_cast<long>(cp.age_seconds))))
+            << fmt::format("checkpoint age  {}\n",
+                           format_duration(std::chrono::seconds(static_cast<long>(cp.age_seconds))))
             << fmt::format("last error      {}\n", cp.last_error.value_or("none"));
   std::cout << fmt::format("submissions     {}\n", ledger.empty() ? "none" : "");
   for (const auto& r : ledger) {
-    std::cout << fmt::format("  #{} {} started {} ids {} http {}\n", r.attempt, r.outcome, r.started_at,
-                             r.ids_sent ? std::to_string(*r.ids_sent) : "-",
+    std::cout << fmt::format("  #{} {} started {} ids {} http {}\n", r.attempt, r.outcome,
+                             r.started_at, r.ids_sent ? std::to_string(*r.ids_sent) : "-",
                              r.http_status ? std::to_string(*r.http_status) : "-");
   }
   return kExitOk;
@@ -268,15 +281,17 @@ int command_status(const Config& config, const CliState& cli, const SignalWatche
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  CLI::App app{"ingestd: copies a rate-limited events API into PostgreSQL exactly once, then submits "
-               "every event ID.",
-               "ingestd"};
+  CLI::App app{
+      "ingestd: copies a rate-limited events API into PostgreSQL exactly once, then submits "
+      "every event ID.",
+      "ingestd"};
   app.footer(kFooter);
   app.set_version_flag("--version", std::string("ingestd ") + INGESTD_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
   CliState cli;
-  app.add_option("--env-file", cli.env_file, "read settings from this file (default .env, if present)")
+  app.add_option("--env-file", cli.env_file,
+                 "read settings from this file (default .env, if present)")
       ->each([&](const std::string&) { cli.env_file_explicit = true; });
   std::map<std::string, std::string> raw;
   for (const auto& key : config_keys()) {
@@ -284,12 +299,16 @@ int run_cli(int argc, char** argv) {
     if (!key.default_value.empty()) help += " [" + std::string(key.default_value) + "]";
     app.add_option(flag_for(key.name), raw[std::string(key.name)], help)->group("Settings");
   }
-  app.add_subcommand("run", "migrate, ingest every page, then submit the IDs (resumes where it stopped)");
+  app.add_subcommand("run",
+                     "migrate, ingest every page, then submit the IDs (resumes where it stopped)");
   app.add_subcommand("migrate", "apply the schema migrations in sql/ (idempotent)");
-  auto* submit = app.add_subcommand("submit", "stream every stored event ID to the submission endpoint");
+  auto* submit =
+      app.add_subcommand("submit", "stream every stored event ID to the submission endpoint");
   submit->add_flag("--dry-run", cli.dry_run, "print the count and the first IDs without sending");
-  submit->add_flag("--force", cli.force, "submit although ingestion is unfinished or the count differs");
-  auto* status = app.add_subcommand("status", "show progress, checkpoint age, last error and the submission ledger");
+  submit->add_flag("--force", cli.force,
+                   "submit although ingestion is unfinished or the count differs");
+  auto* status = app.add_subcommand(
+      "status", "show progress, checkpoint age, last error and the submission ledger");
   status->add_flag("--json", cli.json, "print one JSON object");
 
   try {
@@ -299,14 +318,15 @@ int run_cli(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
   for (const auto& key : config_keys()) {
-    if (app.count(flag_for(key.name)) > 0) cli.flag_values[std::string(key.name)] = raw[std::string(key.name)];
+    if (app.count(flag_for(key.name)) > 0)
+      cli.flag_values[std::string(key.name)] = raw[std::string(key.name)];
   }
 
   const std::string name = app.get_subcommands().front()->get_name();
-  const Command command = name == "run" ? Command::run
+  const Command command = name == "run"       ? Command::run
                           : name == "migrate" ? Command::migrate
-                          : name == "submit" ? Command::submit
-                                             : Command::status;
+                          : name == "submit"  ? Command::submit
+                                              : Command::status;
   Config config;
   try {
     config = resolve_config(config_layers(cli), command);
@@ -318,10 +338,14 @@ int run_cli(int argc, char** argv) {
   try {
     SignalWatcher signals;
     switch (command) {
-      case Command::run: return command_run(config, signals);
-      case Command::migrate: return command_migrate(config, signals);
-      case Command::submit: return command_submit(config, cli, signals);
-      case Command::status: return command_status(config, cli, signals);
+      case Command::run:
+        return command_run(config, signals);
+      case Command::migrate:
+        return command_migrate(config, signals);
+      case Command::submit:
+        return command_submit(config, cli, signals);
+      case Command::status:
+        return command_status(config, cli, signals);
     }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());

@@ -18,7 +18,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"UPSTREAM_API_KEY", "", "API key sent as X-API-Key; never logged", true},
       {"DATABASE_URL", "", "libpq connection URI or conninfo string", true},
       {"PAGE_LIMIT", "5000", "events per request, 1 to 5000 (the upstream's maximum)"},
-      {"SUBMISSION_URL", "", "submission endpoint; default ${UPSTREAM_BASE_URL}/api/v1/submissions"},
+      {"SUBMISSION_URL", "",
+       "submission endpoint; default ${UPSTREAM_BASE_URL}/api/v1/submissions"},
       {"SUBMISSION_REPO", "", "value of the github_repo query parameter of the submission"},
       {"SUBMIT_ON_FINISH", "true", "submit the IDs when ingestion completes (true/false)"},
       {"SUBMISSION_MAX_ATTEMPTS", "5", "submission attempts allowed, 1 to 5 (the upstream's cap)"},
@@ -41,7 +42,8 @@ const std::vector<ConfigKey>& config_keys() {
 
 std::string flag_for(std::string_view key) {
   std::string flag = "--";
-  for (char c : key) flag += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : key)
+    flag += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return flag;
 }
 
@@ -56,7 +58,8 @@ std::string trim(std::string_view s) {
 
 const ConfigKey* find_key(std::string_view name) {
   const auto& keys = config_keys();
-  auto it = std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& k) { return k.name == name; });
+  auto it =
+      std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& k) { return k.name == name; });
   return it == keys.end() ? nullptr : &*it;
 }
 
@@ -68,11 +71,13 @@ struct Value {
 class Resolver {
  public:
   explicit Resolver(const std::vector<ConfigLayer>& layers) {
-    for (const auto& key : config_keys()) values_[std::string(key.name)] = {std::string(key.default_value), "default"};
+    for (const auto& key : config_keys())
+      values_[std::string(key.name)] = {std::string(key.default_value), "default"};
     for (const auto& layer : layers) {
       for (const auto& [name, text] : layer.values) {
         if (!find_key(name)) {
-          if (layer.reject_unknown) throw ConfigError("config: unknown key " + name + " in " + layer.origin);
+          if (layer.reject_unknown)
+            throw ConfigError("config: unknown key " + name + " in " + layer.origin);
           continue;
         }
         values_[name] = {text, layer.origin};
@@ -86,8 +91,8 @@ class Resolver {
     const Value& v = values_.at(std::string(key));
     const ConfigKey* spec = find_key(key);
     std::string shown = spec && spec->secret ? std::string("<redacted>") : "\"" + v.text + "\"";
-    throw ConfigError("config: " + std::string(key) + " " + std::string(requirement) + " (got " + shown +
-                      " from " + v.origin + ")");
+    throw ConfigError("config: " + std::string(key) + " " + std::string(requirement) + " (got " +
+                      shown + " from " + v.origin + ")");
   }
 
   long long integer(std::string_view key, long long lo, long long hi) const {
@@ -139,14 +144,16 @@ class Resolver {
 };
 
 bool is_http_url(std::string_view url) {
-  static const std::regex re(R"(^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+)(:[0-9]{1,5})?(/[^\s?#]*)?$)");
+  static const std::regex re(
+      R"(^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+)(:[0-9]{1,5})?(/[^\s?#]*)?$)");
   return std::regex_match(url.begin(), url.end(), re);
 }
 
 std::string normalise_base_url(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   constexpr std::string_view suffix = "/api/v1";
-  if (url.size() >= suffix.size() && url.compare(url.size() - suffix.size(), suffix.size(), suffix) == 0) {
+  if (url.size() >= suffix.size() &&
+      url.compare(url.size() - suffix.size(), suffix.size(), suffix) == 0) {
     url.resize(url.size() - suffix.size());
   }
   return url;
@@ -205,7 +212,8 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   Config c;
   c.upstream_base_url = r.text("UPSTREAM_BASE_URL");
   if (!c.upstream_base_url.empty()) {
-    if (!is_http_url(c.upstream_base_url)) r.fail("UPSTREAM_BASE_URL", "must be an http:// or https:// URL");
+    if (!is_http_url(c.upstream_base_url))
+      r.fail("UPSTREAM_BASE_URL", "must be an http:// or https:// URL");
     c.upstream_base_url = normalise_base_url(c.upstream_base_url);
   }
   c.api_key = r.text("UPSTREAM_API_KEY");
@@ -227,10 +235,12 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.log_level = r.choice("LOG_LEVEL", {"trace", "debug", "info", "warn", "error"});
   c.log_format = r.choice("LOG_FORMAT", {"text", "json"});
   c.metrics_addr = r.text("METRICS_ADDR");
-  if (!c.metrics_addr.empty() && !is_host_port(c.metrics_addr)) r.fail("METRICS_ADDR", "must be host:port");
+  if (!c.metrics_addr.empty() && !is_host_port(c.metrics_addr))
+    r.fail("METRICS_ADDR", "must be host:port");
   c.stream = r.text("STREAM");
   static const std::regex stream_re("^[A-Za-z0-9_.:-]{1,64}$");
-  if (!std::regex_match(c.stream, stream_re)) r.fail("STREAM", "must be 1 to 64 letters, digits or _.:-");
+  if (!std::regex_match(c.stream, stream_re))
+    r.fail("STREAM", "must be 1 to 64 letters, digits or _.:-");
   c.cursor_recovery = r.choice("CURSOR_RECOVERY", {"reissue", "restart"}) == "reissue"
                           ? CursorRecovery::reissue
                           : CursorRecovery::restart;
@@ -243,13 +253,15 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.progress_interval = r.seconds("PROGRESS_INTERVAL_S", 0.1, 3600);
 
   if (c.database_url.empty()) {
-    throw ConfigError("config: DATABASE_URL is required (in .env, the environment or --database-url)");
+    throw ConfigError(
+        "config: DATABASE_URL is required (in .env, the environment or --database-url)");
   }
   const bool talks_upstream = command == Command::run || command == Command::submit;
   if (talks_upstream) {
     if (c.upstream_base_url.empty()) {
-      throw ConfigError("config: UPSTREAM_BASE_URL is required for this command (in .env, the "
-                        "environment or --upstream-base-url)");
+      throw ConfigError(
+          "config: UPSTREAM_BASE_URL is required for this command (in .env, the "
+          "environment or --upstream-base-url)");
     }
     if (c.api_key.empty()) {
       throw ConfigError("config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set");

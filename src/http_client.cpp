@@ -62,13 +62,18 @@ std::size_t on_upload(char* buffer, std::size_t size, std::size_t n, void* user)
 }
 
 void check(CURLcode rc, const char* what) {
-  if (rc != CURLE_OK) throw std::runtime_error(std::string("libcurl: ") + what + ": " + curl_easy_strerror(rc));
+  if (rc != CURLE_OK)
+    throw std::runtime_error(std::string("libcurl: ") + what + ": " + curl_easy_strerror(rc));
 }
 
 }  // namespace
 
-CurlGlobal::CurlGlobal() { check(curl_global_init(CURL_GLOBAL_DEFAULT), "global init"); }
-CurlGlobal::~CurlGlobal() { curl_global_cleanup(); }
+CurlGlobal::CurlGlobal() {
+  check(curl_global_init(CURL_GLOBAL_DEFAULT), "global init");
+}
+CurlGlobal::~CurlGlobal() {
+  curl_global_cleanup();
+}
 
 HttpClient::HttpClient(Options options) : options_(std::move(options)), curl_(curl_easy_init()) {
   if (!curl_) throw std::runtime_error("libcurl: cannot create an easy handle");
@@ -103,7 +108,8 @@ void HttpClient::prepare(const std::string& url, HttpResult& out, std::stop_toke
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "ingestd/" INGESTD_VERSION);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body);

@@ -1,3 +1,5 @@
 #include "ingestd/cli.hpp"
 
-int main(int argc, char** argv) { return ingestd::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+  return ingestd::run_cli(argc, argv);
+}

@@ -1,8 +1,8 @@
 #include "ingestd/metrics.hpp"
 
+#include <fmt/format.h>
 #include <httplib.h>
 
-#include <fmt/format.h>
 #include <thread>
 
 #include "ingestd/errors.hpp"
@@ -54,32 +54,42 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
   static constexpr std::array<std::string_view, Metrics::kStatusClasses> names = {
       "none", "2xx", "3xx", "4xx", "429", "5xx"};
   for (std::size_t i = 0; i < names.size(); ++i) {
-    out += fmt::format("ingestd_http_requests_total{{status=\"{}\"}} {}\n", names[i], v(m.http_requests[i]));
+    out += fmt::format("ingestd_http_requests_total{{status=\"{}\"}} {}\n", names[i],
+                       v(m.http_requests[i]));
   }
   metric("ingestd_retries_total", "counter", "Requests retried after a transient failure.");
   out += fmt::format("ingestd_retries_total {}\n", v(m.retries));
-  metric("ingestd_rate_limit_wait_seconds_total", "counter", "Time spent waiting for a request permit.");
-  out += fmt::format("ingestd_rate_limit_wait_seconds_total {:.3f}\n", static_cast<double>(v(m.rate_limit_wait_us)) / 1e6);
-  metric("ingestd_batch_commit_seconds", "histogram", "Latency of one page's commit (rows and checkpoint).");
+  metric("ingestd_rate_limit_wait_seconds_total", "counter",
+         "Time spent waiting for a request permit.");
+  out += fmt::format("ingestd_rate_limit_wait_seconds_total {:.3f}\n",
+                     static_cast<double>(v(m.rate_limit_wait_us)) / 1e6);
+  metric("ingestd_batch_commit_seconds", "histogram",
+         "Latency of one page's commit (rows and checkpoint).");
   std::int64_t cumulative = 0;
   for (std::size_t i = 0; i < Metrics::kCommitBuckets.size(); ++i) {
     cumulative += v(m.commit_latency_buckets[i]);
-    out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"{}\"}} {}\n", Metrics::kCommitBuckets[i], cumulative);
+    out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"{}\"}} {}\n",
+                       Metrics::kCommitBuckets[i], cumulative);
   }
   cumulative += v(m.commit_latency_buckets.back());
   out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
-  out += fmt::format("ingestd_batch_commit_seconds_sum {:.6f}\n", static_cast<double>(v(m.commit_latency_sum_us)) / 1e6);
+  out += fmt::format("ingestd_batch_commit_seconds_sum {:.6f}\n",
+                     static_cast<double>(v(m.commit_latency_sum_us)) / 1e6);
   out += fmt::format("ingestd_batch_commit_seconds_count {}\n", v(m.commits));
   metric("ingestd_queue_depth", "gauge", "Pages waiting between pipeline stages.");
   out += fmt::format("ingestd_queue_depth{{queue=\"fetched\"}} {}\n", v(m.fetch_queue_depth));
   out += fmt::format("ingestd_queue_depth{{queue=\"decoded\"}} {}\n", v(m.write_queue_depth));
   metric("ingestd_checkpoint_age_seconds", "gauge", "Seconds since the last committed checkpoint.");
   const auto last = v(m.last_commit_unix_ms);
-  out += fmt::format("ingestd_checkpoint_age_seconds {:.3f}\n", last == 0 ? 0.0 : static_cast<double>(now_unix_ms - last) / 1e3);
-  metric("ingestd_rate_limit_requests", "gauge", "Requests per window, as learned from the upstream.");
+  out += fmt::format("ingestd_checkpoint_age_seconds {:.3f}\n",
+                     last == 0 ? 0.0 : static_cast<double>(now_unix_ms - last) / 1e3);
+  metric("ingestd_rate_limit_requests", "gauge",
+         "Requests per window, as learned from the upstream.");
   out += fmt::format("ingestd_rate_limit_requests {}\n", v(m.rate_limit));
-  metric("ingestd_rate_limit_window_seconds", "gauge", "Rate-limit window, as learned from the upstream.");
-  out += fmt::format("ingestd_rate_limit_window_seconds {:.3f}\n", static_cast<double>(v(m.rate_window_ms)) / 1e3);
+  metric("ingestd_rate_limit_window_seconds", "gauge",
+         "Rate-limit window, as learned from the upstream.");
+  out += fmt::format("ingestd_rate_limit_window_seconds {:.3f}\n",
+                     static_cast<double>(v(m.rate_window_ms)) / 1e3);
   return out;
 }
 
@@ -116,6 +126,8 @@ MetricsServer::~MetricsServer() {
   impl_->server.stop();
 }
 
-int MetricsServer::port() const { return impl_->port; }
+int MetricsServer::port() const {
+  return impl_->port;
+}
 
 }  // namespace ingestd

@@ -69,8 +69,7 @@ class Fetcher {
         metrics_(metrics),
         http_({config.api_key, config.http_timeout, config.http_connect_timeout, config.http_gzip}),
         limiter_(RateLimiter::Options{}),
-        backoff_(BackoffPolicy{.max_attempts = config.retry_max_attempts},
-                 std::random_device{}()),
+        backoff_(BackoffPolicy{.max_attempts = config.retry_max_attempts}, std::random_device{}()),
         cursor_(std::move(cursor)),
         page_number_(pages_done) {}
 
@@ -82,7 +81,8 @@ class Fetcher {
       const auto now = SteadyClock::now();
       const auto permit = limiter_.next_send_time(now);
       if (permit > now) {
-        metrics_.rate_limit_wait_us += std::chrono::duration_cast<std::chrono::microseconds>(permit - now).count();
+        metrics_.rate_limit_wait_us +=
+            std::chrono::duration_cast<std::chrono::microseconds>(permit - now).count();
         if (!sleep_until(permit, stop)) return;
       }
       const std::string url = page_url();
@@ -94,7 +94,8 @@ class Fetcher {
       metrics_.count_status(result.status);
       limiter_.on_response(sent, received, result.status, parse_rate_limit_headers(result.headers));
       metrics_.rate_limit = limiter_.limit();
-      metrics_.rate_window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
+      metrics_.rate_window_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
 
       Outcome outcome = classify_events_response(result);
       std::optional<PageInfo> info;
@@ -128,7 +129,8 @@ class Fetcher {
         case OutcomeKind::rate_limited:
           // The limiter has already scheduled the full Retry-After; a storm that never ends
           // is an upstream outage, left to the restart policy.
-          if (++consecutive_refusals > 100) throw TemporaryError("upstream: " + outcome.message + " (100 times in a row)");
+          if (++consecutive_refusals > 100)
+            throw TemporaryError("upstream: " + outcome.message + " (100 times in a row)");
           spdlog::warn("upstream: {}; waiting as the headers say", outcome.message);
           break;
         case OutcomeKind::retry_backoff:
@@ -156,11 +158,13 @@ class Fetcher {
   void retry_after_backoff(const Outcome& outcome, std::stop_token stop) {
     auto delay = backoff_.next();
     if (!delay) {
-      throw TemporaryError("upstream: giving up after " + std::to_string(config_.retry_max_attempts) +
+      throw TemporaryError("upstream: giving up after " +
+                           std::to_string(config_.retry_max_attempts) +
                            " retries: " + outcome.message);
     }
     metrics_.retries++;
-    spdlog::warn("upstream: {}; retry {} in {} ms", outcome.message, backoff_.attempts(), delay->count());
+    spdlog::warn("upstream: {}; retry {} in {} ms", outcome.message, backoff_.attempts(),
+                 delay->count());
     sleep_until(SteadyClock::now() + *delay, stop);
   }
 
@@ -185,9 +189,10 @@ class Fetcher {
         return;
       }
     }
-    spdlog::warn("cursor: {}; restarting from the first page: {} pages already stored will be "
-                 "fetched again (stored rows are kept, duplicates are skipped)",
-                 why.message, page_number_);
+    spdlog::warn(
+        "cursor: {}; restarting from the first page: {} pages already stored will be "
+        "fetched again (stored rows are kept, duplicates are skipped)",
+        why.message, page_number_);
     cursor_.reset();
     reissued_ = false;
   }
@@ -207,7 +212,8 @@ void decode_stage(BoundedQueue<FetchedPage>& in, BoundedQueue<DecodedBatch>& out
                   std::stop_token stop) {
   while (auto fetched = in.pop(stop)) {
     metrics.fetch_queue_depth = static_cast<std::int64_t>(in.size());
-    DecodedBatch batch{fetched->number, std::move(fetched->cursor_used), std::move(fetched->info), {}};
+    DecodedBatch batch{
+        fetched->number, std::move(fetched->cursor_used), std::move(fetched->info), {}};
     try {
       batch.page = decode_page(fetched->body);
     } catch (const PageError& e) {
@@ -232,7 +238,8 @@ class Writer {
                         batch->info.total, batch->cursor_used};
       const auto started = SteadyClock::now();
       CommitResult r = commit_with_reconnect(commit, batch->page, stop);
-      metrics_.observe_commit(std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started));
+      metrics_.observe_commit(
+          std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started));
       metrics_.events_inserted += r.inserted;
       metrics_.events_quarantined += r.quarantined;
       metrics_.pages_committed++;
@@ -242,14 +249,16 @@ class Writer {
       }
       if (r.used_fallback) {
         spdlog::info("page {}: {} of {} events were already stored", batch->number,
-                     static_cast<std::int64_t>(batch->page.row_count) - r.inserted, batch->page.row_count);
+                     static_cast<std::int64_t>(batch->page.row_count) - r.inserted,
+                     batch->page.row_count);
       }
       if (commit.done) completed = true;
     }
   }
 
  private:
-  CommitResult commit_with_reconnect(const PageCommit& commit, const DecodedPage& page, std::stop_token stop) {
+  CommitResult commit_with_reconnect(const PageCommit& commit, const DecodedPage& page,
+                                     std::stop_token stop) {
     for (;;) {
       try {
         return store_->commit_page(config_.stream, commit, page);
@@ -258,7 +267,8 @@ class Writer {
         spdlog::warn("{}; the connection is lost, reconnecting", e.what());
         store_ = Store::connect(config_.database_url, config_.db_connect_timeout, stop);
         if (!store_->try_lock_stream(config_.stream)) {
-          throw TemporaryError("database: stream " + config_.stream + " was taken by another ingestd while reconnecting");
+          throw TemporaryError("database: stream " + config_.stream +
+                               " was taken by another ingestd while reconnecting");
         }
         spdlog::info("database: reconnected; retrying page {}", commit.page_number);
       }
@@ -315,13 +325,16 @@ PipelineResult Pipeline::run(std::stop_token stop, const std::function<void()>& 
   Fetcher fetcher(config_, metrics_, start.next_cursor, start.pages);
   Writer writer(config_, store_, metrics_);
   {
-    std::jthread fetch_thread(stage([&] { fetcher.run(fetched, halt_fetching.get_token()); },
-                                    [&] { fetched.close(); }));
-    std::jthread decode_thread(stage([&] { decode_stage(fetched, decoded, metrics_, abort.get_token()); },
-                                     [&] { decoded.close(); }));
-    std::jthread write_thread(stage([&] { writer.run(decoded, abort.get_token(), completed); }, [] {}));
+    std::jthread fetch_thread(
+        stage([&] { fetcher.run(fetched, halt_fetching.get_token()); }, [&] { fetched.close(); }));
+    std::jthread decode_thread(
+        stage([&] { decode_stage(fetched, decoded, metrics_, abort.get_token()); },
+              [&] { decoded.close(); }));
+    std::jthread write_thread(
+        stage([&] { writer.run(decoded, abort.get_token(), completed); }, [] {}));
     std::unique_lock lock(done_mutex);
-    while (!done_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stages_left == 0; })) {
+    while (
+        !done_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stages_left == 0; })) {
       lock.unlock();
       tick();
       lock.lock();

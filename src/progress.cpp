@@ -8,9 +8,11 @@
 namespace ingestd {
 
 std::optional<double> budget_used(const ProgressSnapshot& s) {
-  if (s.rate_limit <= 0 || s.rate_window.count() <= 0 || s.elapsed.count() <= 0) return std::nullopt;
+  if (s.rate_limit <= 0 || s.rate_window.count() <= 0 || s.elapsed.count() <= 0)
+    return std::nullopt;
   // A fresh window allows a burst of `limit` requests at once, then `limit` per window.
-  const double windows = static_cast<double>(s.elapsed.count()) / static_cast<double>(s.rate_window.count());
+  const double windows =
+      static_cast<double>(s.elapsed.count()) / static_cast<double>(s.rate_window.count());
   const double allowed = static_cast<double>(s.rate_limit) * std::max(1.0, std::ceil(windows));
   return std::min(1.0, static_cast<double>(s.requests) / allowed);
 }
@@ -18,8 +20,10 @@ std::optional<double> budget_used(const ProgressSnapshot& s) {
 std::optional<std::chrono::seconds> eta(const ProgressSnapshot& s) {
   if (!s.total || s.events_this_run <= 0 || s.elapsed.count() <= 0) return std::nullopt;
   const std::int64_t left = std::max<std::int64_t>(0, *s.total - s.events - s.quarantined);
-  const double per_ms = static_cast<double>(s.events_this_run) / static_cast<double>(s.elapsed.count());
-  return std::chrono::seconds(static_cast<std::int64_t>(static_cast<double>(left) / per_ms / 1000.0));
+  const double per_ms =
+      static_cast<double>(s.events_this_run) / static_cast<double>(s.elapsed.count());
+  return std::chrono::seconds(
+      static_cast<std::int64_t>(static_cast<double>(left) / per_ms / 1000.0));
 }
 
 std::string format_duration(std::chrono::seconds d) {
@@ -32,7 +36,8 @@ std::string format_duration(std::chrono::seconds d) {
 std::string progress_line(const ProgressSnapshot& s) {
   std::string line = fmt::format("events {}", s.events);
   if (s.total && *s.total > 0) {
-    line += fmt::format("/{} ({:.1f}%)", *s.total, 100.0 * static_cast<double>(s.events) / static_cast<double>(*s.total));
+    line += fmt::format("/{} ({:.1f}%)", *s.total,
+                        100.0 * static_cast<double>(s.events) / static_cast<double>(*s.total));
   }
   const double seconds = static_cast<double>(s.elapsed.count()) / 1000.0;
   const double rate = seconds > 0 ? static_cast<double>(s.events_this_run) / seconds : 0.0;

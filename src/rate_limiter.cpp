@@ -154,6 +154,9 @@ void RateLimiter::on_response(TimePoint sent_at, TimePoint received_at, int http
   // No response: the server may have logged the request, so its entry stays, unconfirmed.
   if (http_status == 0) return;
   if (headers.limit) limit_ = *headers.limit;
+  // A page was served, so the server logged the request even when its headers are unusable;
+  // later responses can then use its send time as evidence.
+  if (http_status == 200) confirm(sent_at);
   if (http_status == 429) {
     on_refused(sent_at, received_at, headers);
   } else if (headers.remaining && *headers.remaining < limit_) {
@@ -210,7 +213,7 @@ void RateLimiter::observe_window(std::optional<Duration> lo, std::optional<Durat
   const Duration min_window = std::chrono::milliseconds(1);
   if (lo && *lo >= window_hi_) {
     window_lo_ = *lo;
-    window_hi_ = (hi && *hi > *lo) ? *hi : std::max(options_.initial_window, 2 * *lo);
+    window_hi_ = (hi && *hi > *lo) ? *hi : std::max<Duration>(2 * *lo, *lo + seconds(1));
     return;
   }
   if (lo) window_lo_ = std::max(window_lo_, *lo);

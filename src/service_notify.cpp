@@ -11,9 +11,17 @@ ServiceNotifier::ServiceNotifier() {
   }
 }
 
-void ServiceNotifier::ready() const { sd_notify(0, "READY=1"); }
-void ServiceNotifier::status(const std::string& line) const { sd_notify(0, ("STATUS=" + line).c_str()); }
-void ServiceNotifier::watchdog() const { sd_notify(0, "WATCHDOG=1"); }
-void ServiceNotifier::stopping() const { sd_notify(0, "STOPPING=1"); }
+void ServiceNotifier::ready() const {
+  sd_notify(0, "READY=1");
+}
+void ServiceNotifier::status(const std::string& line) const {
+  sd_notify(0, ("STATUS=" + line).c_str());
+}
+void ServiceNotifier::watchdog() const {
+  sd_notify(0, "WATCHDOG=1");
+}
+void ServiceNotifier::stopping() const {
+  sd_notify(0, "STOPPING=1");
+}
 
 }  // namespace ingestd

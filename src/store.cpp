@@ -105,7 +105,8 @@ std::unique_ptr<Store> Store::connect(const std::string& database_url,
                             " attempts; DB_CONNECT_TIMEOUT_S is " +
                             std::to_string(timeout.count() / 1000) + ")");
       }
-      const auto wait = std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+      const auto wait =
+          std::min(delay, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
       spdlog::warn("{}; retrying in {} ms", e.what(), wait.count());
       sleep_for(wait, stop);
       delay = std::min(delay * 2, std::chrono::milliseconds(5000));
@@ -174,7 +175,8 @@ MigrationReport Store::migrate() {
       // Serialises concurrent migrators (say, systemd and a manual run starting together).
       exec("SELECT pg_advisory_xact_lock(7355608)", "migration lock");
       exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT "
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text "
+          "NOT "
           "NULL, applied_at timestamptz NOT NULL DEFAULT now())",
           "schema_migrations");
       int newest = 0;
@@ -191,8 +193,8 @@ MigrationReport Store::migrate() {
       if (present == 0) {
         exec(std::string(m.sql).c_str(), std::string(m.name).c_str());
         std::string name(m.name);
-        sql_ << "INSERT INTO schema_migrations (version, name) VALUES (:v, :n)", soci::use(m.version),
-            soci::use(name);
+        sql_ << "INSERT INTO schema_migrations (version, name) VALUES (:v, :n)",
+            soci::use(m.version), soci::use(name);
         report.applied.emplace_back(m.name);
       }
       tr.commit();
@@ -256,8 +258,10 @@ Checkpoint Store::load_checkpoint(const std::string& stream) {
     long long total = 0, pages = 0, events = 0, quarantined = 0;
     int done = 0;
     soci::indicator cursor_ind, total_ind, error_ind;
-    sql_ << "SELECT next_cursor, pages, events, quarantined, upstream_total, done::int, last_error, "
-            "extract(epoch FROM now() - updated_at)::float8 FROM ingest_checkpoint WHERE stream = :s",
+    sql_
+        << "SELECT next_cursor, pages, events, quarantined, upstream_total, done::int, last_error, "
+           "extract(epoch FROM now() - updated_at)::float8 FROM ingest_checkpoint WHERE stream = "
+           ":s",
         soci::use(stream), soci::into(cursor, cursor_ind), soci::into(pages), soci::into(events),
         soci::into(quarantined), soci::into(total, total_ind), soci::into(done),
         soci::into(last_error, error_ind), soci::into(c.age_seconds);
@@ -334,7 +338,8 @@ CommitResult Store::commit_page(const std::string& stream, const PageCommit& com
             "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON "
             "COMMIT DELETE ROWS",
             "staging table");
-        const std::string staged = std::string("COPY events_staging ") + kEventColumns + " FROM STDIN";
+        const std::string staged =
+            std::string("COPY events_staging ") + kEventColumns + " FROM STDIN";
         try {
           copy_into(staged.c_str(), page.copy_rows, "COPY into staging");
         } catch (const UniqueViolation&) {
@@ -407,10 +412,10 @@ std::int64_t Store::count_quarantine() {
 std::vector<SubmissionRecord> Store::submissions() {
   std::vector<SubmissionRecord> out;
   try {
-    soci::rowset<soci::row> rows = (sql_.prepare
-                                    << "SELECT attempt, started_at::text, finished_at::text, "
-                                       "ids_sent, http_status, outcome, response FROM submissions "
-                                       "ORDER BY attempt");
+    soci::rowset<soci::row> rows =
+        (sql_.prepare << "SELECT attempt, started_at::text, finished_at::text, "
+                         "ids_sent, http_status, outcome, response FROM submissions "
+                         "ORDER BY attempt");
     for (const soci::row& row : rows) {
       SubmissionRecord r;
       r.attempt = row.get<int>(0);
@@ -449,8 +454,9 @@ void Store::finish_submission(int attempt, std::int64_t ids_sent, std::optional<
     long long sent = ids_sent;
     int status = http_status.value_or(0);
     soci::indicator status_ind = http_status ? soci::i_ok : soci::i_null;
-    sql_ << "UPDATE submissions SET finished_at = now(), ids_sent = :n, http_status = :h, outcome = "
-            ":o, response = :r WHERE attempt = :a",
+    sql_
+        << "UPDATE submissions SET finished_at = now(), ids_sent = :n, http_status = :h, outcome = "
+           ":o, response = :r WHERE attempt = :a",
         soci::use(sent), soci::use(status, status_ind), soci::use(outcome), soci::use(response),
         soci::use(attempt);
   } catch (const soci::soci_error& e) {
@@ -460,10 +466,11 @@ void Store::finish_submission(int attempt, std::int64_t ids_sent, std::optional<
 
 int Store::close_interrupted_submissions() {
   try {
-    soci::statement st = (sql_.prepare << "UPDATE submissions SET outcome = 'unknown', finished_at = "
-                                          "now(), response = coalesce(response, 'interrupted: the "
-                                          "process stopped while sending') WHERE outcome = "
-                                          "'in_progress'");
+    soci::statement st =
+        (sql_.prepare << "UPDATE submissions SET outcome = 'unknown', finished_at = "
+                         "now(), response = coalesce(response, 'interrupted: the "
+                         "process stopped while sending') WHERE outcome = "
+                         "'in_progress'");
     st.execute(true);
     return static_cast<int>(st.get_affected_rows());
   } catch (const soci::soci_error& e) {

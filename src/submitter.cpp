@@ -17,11 +17,16 @@ namespace {
 
 const char* outcome_name(SubmissionOutcomeKind k) {
   switch (k) {
-    case SubmissionOutcomeKind::accepted: return "accepted";
-    case SubmissionOutcomeKind::limit_reached: return "limit_reached";
-    case SubmissionOutcomeKind::auth_failed: return "auth_failed";
-    case SubmissionOutcomeKind::rejected: return "rejected";
-    case SubmissionOutcomeKind::unknown: return "unknown";
+    case SubmissionOutcomeKind::accepted:
+      return "accepted";
+    case SubmissionOutcomeKind::limit_reached:
+      return "limit_reached";
+    case SubmissionOutcomeKind::auth_failed:
+      return "auth_failed";
+    case SubmissionOutcomeKind::rejected:
+      return "rejected";
+    case SubmissionOutcomeKind::unknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -40,10 +45,12 @@ std::string preview(Store& store, std::int64_t count) {
       if (buf[i] == '\n') ++lines;
     }
   }
-  return std::to_string(count) + " IDs would be sent; the first " + std::to_string(lines) + ":\n" + text;
+  return std::to_string(count) + " IDs would be sent; the first " + std::to_string(lines) + ":\n" +
+         text;
 }
 
-void check_preconditions(const Config& config, Store& store, const SubmitOptions& options, std::int64_t stored) {
+void check_preconditions(const Config& config, Store& store, const SubmitOptions& options,
+                         std::int64_t stored) {
   const Checkpoint cp = store.load_checkpoint(config.stream);
   if (!cp.done && !options.force) {
     throw SubmissionError("submission: ingestion is not finished (" + std::to_string(cp.pages) +
@@ -62,7 +69,8 @@ void check_preconditions(const Config& config, Store& store, const SubmitOptions
 
 }  // namespace
 
-SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options, std::stop_token stop) {
+SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options,
+                        std::stop_token stop) {
   const std::int64_t stored = store.count_events();
   check_preconditions(config, store, options, stored);
 
@@ -75,7 +83,10 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
   }
 
   if (int n = store.close_interrupted_submissions(); n > 0) {
-    spdlog::warn("submission: {} earlier attempt(s) were interrupted; their outcome is unknown and they count", n);
+    spdlog::warn(
+        "submission: {} earlier attempt(s) were interrupted; their outcome is unknown and they "
+        "count",
+        n);
   }
   std::string url = config.submission_url;
   if (!config.submission_repo.empty()) {
@@ -86,14 +97,17 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
     spdlog::warn("submission: SUBMISSION_REPO is not set; sending without github_repo");
   }
 
-  HttpClient http({config.api_key, std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
+  HttpClient http({config.api_key,
+                   std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
                    config.http_connect_timeout, false});
-  Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000), .max = std::chrono::milliseconds(60'000),
+  Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000),
+                                .max = std::chrono::milliseconds(60'000),
                                 .max_attempts = config.submission_max_attempts},
                   std::random_device{}());
   for (;;) {
     const auto ledger = store.submissions();
-    if (auto ok = std::find_if(ledger.begin(), ledger.end(), [](const SubmissionRecord& r) { return r.outcome == "accepted"; });
+    if (auto ok = std::find_if(ledger.begin(), ledger.end(),
+                               [](const SubmissionRecord& r) { return r.outcome == "accepted"; });
         ok != ledger.end()) {
       spdlog::info("submission: attempt {} was already accepted; nothing sent", ok->attempt);
       report.result = SubmitReport::Result::already_accepted;
@@ -107,16 +121,17 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
                             " attempts are used (SUBMISSION_MAX_ATTEMPTS); see `ingestd status`");
     }
     const int attempt = store.begin_submission(config.stream);
-    spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}", attempt, config.submission_max_attempts,
-                 stored, config.submission_url);
+    spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}", attempt,
+                 config.submission_max_attempts, stored, config.submission_url);
     HttpResult result;
     std::uint64_t bytes = 0;
     std::int64_t ids_sent = 0;
     {
       Store::IdReader reader(store);
       try {
-        http.post_stream(url, "text/plain", [&](char* out, std::size_t n) { return reader.read(out, n); }, result,
-                         bytes, stop);
+        http.post_stream(
+            url, "text/plain", [&](char* out, std::size_t n) { return reader.read(out, n); },
+            result, bytes, stop);
       } catch (const DatabaseError& e) {
         store.finish_submission(attempt, reader.rows(), std::nullopt, "unknown", e.what());
         throw;
@@ -124,31 +139,35 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
       ids_sent = reader.rows();
     }
     const SubmissionOutcome outcome = classify_submission_response(result);
-    store.finish_submission(attempt, ids_sent, result.status == 0 ? std::nullopt : std::optional<int>(result.status),
-                            outcome_name(outcome.kind),
-                            result.status == 0 ? result.transport_error : result.body);
+    store.finish_submission(
+        attempt, ids_sent, result.status == 0 ? std::nullopt : std::optional<int>(result.status),
+        outcome_name(outcome.kind), result.status == 0 ? result.transport_error : result.body);
     switch (outcome.kind) {
       case SubmissionOutcomeKind::accepted:
         report.result = SubmitReport::Result::accepted;
         report.attempt = attempt;
         report.ids = ids_sent;
         report.response = result.body;
-        spdlog::info("submission: attempt {} accepted: {} IDs; response: {}", attempt, ids_sent, result.body);
+        spdlog::info("submission: attempt {} accepted: {} IDs; response: {}", attempt, ids_sent,
+                     result.body);
         return report;
       case SubmissionOutcomeKind::auth_failed:
         throw AuthError("submission: " + outcome.message);
       case SubmissionOutcomeKind::limit_reached:
       case SubmissionOutcomeKind::rejected:
-        throw SubmissionError("submission: attempt " + std::to_string(attempt) + " refused: " + outcome.message);
+        throw SubmissionError("submission: attempt " + std::to_string(attempt) +
+                              " refused: " + outcome.message);
       case SubmissionOutcomeKind::unknown: {
-        if (stop.stop_requested()) throw SubmissionError("submission: stopped during attempt " + std::to_string(attempt));
+        if (stop.stop_requested())
+          throw SubmissionError("submission: stopped during attempt " + std::to_string(attempt));
         auto delay = backoff.next();
         if (!delay || attempt >= config.submission_max_attempts) {
-          throw SubmissionError("submission: attempt " + std::to_string(attempt) + " failed (" + outcome.message +
-                                ") and no attempt is left");
+          throw SubmissionError("submission: attempt " + std::to_string(attempt) + " failed (" +
+                                outcome.message + ") and no attempt is left");
         }
-        spdlog::warn("submission: attempt {} failed ({}); it counts against the cap; retrying in {} ms", attempt,
-                     outcome.message, delay->count());
+        spdlog::warn(
+            "submission: attempt {} failed ({}); it counts against the cap; retrying in {} ms",
+            attempt, outcome.message, delay->count());
         sleep_for(*delay, stop);
         break;
       }

@@ -20,7 +20,8 @@ class BoundedQueue {
   // False when the queue was closed or stop was requested before there was room.
   bool push(T item, std::stop_token stop) {
     std::unique_lock lock(mutex_);
-    if (!not_full_.wait(lock, stop, [&] { return closed_ || items_.size() < capacity_; })) return false;
+    if (!not_full_.wait(lock, stop, [&] { return closed_ || items_.size() < capacity_; }))
+      return false;
     if (closed_) return false;
     items_.push_back(std::move(item));
     not_empty_.notify_one();
@@ -30,7 +31,8 @@ class BoundedQueue {
   // Empty once the queue is closed and drained, or when stop is requested.
   std::optional<T> pop(std::stop_token stop) {
     std::unique_lock lock(mutex_);
-    if (!not_empty_.wait(lock, stop, [&] { return closed_ || !items_.empty(); })) return std::nullopt;
+    if (!not_empty_.wait(lock, stop, [&] { return closed_ || !items_.empty(); }))
+      return std::nullopt;
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();

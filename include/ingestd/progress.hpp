@@ -8,12 +8,12 @@
 namespace ingestd {
 
 struct ProgressSnapshot {
-  std::int64_t events = 0;      // stored so far, this run and earlier ones
+  std::int64_t events = 0;  // stored so far, this run and earlier ones
   std::int64_t events_this_run = 0;
   std::int64_t pages = 0;
   std::int64_t quarantined = 0;
-  std::int64_t requests = 0;    // upstream requests sent this run
-  std::int64_t refused = 0;     // 429s this run
+  std::int64_t requests = 0;  // upstream requests sent this run
+  std::int64_t refused = 0;   // 429s this run
   std::optional<std::int64_t> total;
   std::int64_t rate_limit = 0;  // requests per window; 0 when unknown
   std::chrono::milliseconds rate_window{0};
@@ -24,7 +24,8 @@ struct ProgressSnapshot {
 std::optional<double> budget_used(const ProgressSnapshot& s);
 // Estimated time left at the run's average event rate; empty while unknown.
 std::optional<std::chrono::seconds> eta(const ProgressSnapshot& s);
-// "events 120000/3000000 (4.0%) pages 24 rate 21000 ev/s budget 99.8% 429s 0 quarantined 3 ETA 2m17s"
+// "events 120000/3000000 (4.0%) pages 24 rate 21000 ev/s budget 99.8% 429s 0 quarantined 3 ETA
+// 2m17s"
 std::string progress_line(const ProgressSnapshot& s);
 std::string format_duration(std::chrono::seconds d);
 

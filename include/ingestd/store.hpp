@@ -1,12 +1,12 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <soci/soci.h>
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <soci/soci.h>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -37,10 +37,10 @@ struct PageCommit {
 };
 
 struct CommitResult {
-  std::int64_t inserted = 0;        // new rows in events
-  std::int64_t quarantined = 0;     // new rows in quarantine
-  bool already_committed = false;   // an earlier, unacknowledged commit of this page succeeded
-  bool used_fallback = false;       // the COPY met existing ids and went through ON CONFLICT
+  std::int64_t inserted = 0;       // new rows in events
+  std::int64_t quarantined = 0;    // new rows in quarantine
+  bool already_committed = false;  // an earlier, unacknowledged commit of this page succeeded
+  bool used_fallback = false;      // the COPY met existing ids and went through ON CONFLICT
 };
 
 struct MigrationReport {

@@ -20,7 +20,8 @@ std::map<std::string, std::string> clean_env() {
 std::string last_line(const std::string& s) {
   auto end = s.find_last_not_of('\n');
   auto start = s.rfind('\n', end);
-  return s.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  return s.substr(start == std::string::npos ? 0 : start + 1,
+                  end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
 }  // namespace
@@ -54,21 +55,29 @@ TEST_CASE("each bad setting exits 2 with one line naming the key") {
        "",
        "ingestd: config: UPSTREAM_BASE_URL must be an http:// or https:// URL (got \"htp:/bad\" "
        "from environment)"},
-      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"UPSTREAM_API_KEY", "k"}, {"DATABASE_URL", db}},
+      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"},
+        {"UPSTREAM_API_KEY", "k"},
+        {"DATABASE_URL", db}},
        {"--page-limit", "abc", "run"},
        "",
        "ingestd: config: PAGE_LIMIT must be an integer from 1 to 5000 (got \"abc\" from the "
        "command line)"},
-      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"UPSTREAM_API_KEY", "k"}, {"DATABASE_URL", db},
+      {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"},
+        {"UPSTREAM_API_KEY", "k"},
+        {"DATABASE_URL", db},
         {"PAGE_LIMIT", "0"}},
        {"run"},
        "",
-       "ingestd: config: PAGE_LIMIT must be an integer from 1 to 5000 (got \"0\" from environment)"},
+       "ingestd: config: PAGE_LIMIT must be an integer from 1 to 5000 (got \"0\" from "
+       "environment)"},
       {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"DATABASE_URL", db}},
        {"run"},
        "",
        "ingestd: config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set"},
-      {{}, {"migrate"}, "", "ingestd: config: DATABASE_URL is required (in .env, the environment or --database-url)"},
+      {{},
+       {"migrate"},
+       "",
+       "ingestd: config: DATABASE_URL is required (in .env, the environment or --database-url)"},
   };
   for (const auto& c : cases) {
     TempDir dir;
@@ -95,21 +104,23 @@ TEST_CASE("migrate twice: the second run applies nothing and the tables match th
   CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == 1);
 
   auto columns = [&](const std::string& table) {
-    return db.column("SELECT column_name || ':' || data_type FROM information_schema.columns "
-                     "WHERE table_name = '" + table + "' ORDER BY ordinal_position");
+    return db.column(
+        "SELECT column_name || ':' || data_type FROM information_schema.columns "
+        "WHERE table_name = '" +
+        table + "' ORDER BY ordinal_position");
   };
-  CHECK(columns("events") == std::vector<std::string>{
-                                 "id:uuid", "occurred_at:timestamp with time zone", "type:text",
-                                 "name:text", "user_id:text", "session_id:text",
-                                 "properties:jsonb", "session:jsonb",
-                                 "ingested_at:timestamp with time zone"});
+  CHECK(columns("events") ==
+        std::vector<std::string>{"id:uuid", "occurred_at:timestamp with time zone", "type:text",
+                                 "name:text", "user_id:text", "session_id:text", "properties:jsonb",
+                                 "session:jsonb", "ingested_at:timestamp with time zone"});
   const auto checkpoint = columns("ingest_checkpoint");
   for (const char* c : {"stream:text", "next_cursor:text", "pages:bigint", "events:bigint",
                         "done:boolean", "updated_at:timestamp with time zone"}) {
     CHECK_MESSAGE(std::find(checkpoint.begin(), checkpoint.end(), c) != checkpoint.end(), c);
   }
   const auto quarantine = columns("quarantine");
-  for (const char* c : {"raw:text", "reason:text", "page_cursor:text", "at:timestamp with time zone"}) {
+  for (const char* c :
+       {"raw:text", "reason:text", "page_cursor:text", "at:timestamp with time zone"}) {
     CHECK_MESSAGE(std::find(quarantine.begin(), quarantine.end(), c) != quarantine.end(), c);
   }
   const auto submissions = columns("submissions");
@@ -128,7 +139,8 @@ TEST_CASE("a schema newer than the binary is refused") {
   db.exec("INSERT INTO schema_migrations (version, name) VALUES (999, '999_future')");
   const auto r = run(ingestd({"migrate"}), env);
   CHECK(r.exit_code == 2);
-  CHECK(r.output.find("schema version 999 is newer than this binary supports") != std::string::npos);
+  CHECK(r.output.find("schema version 999 is newer than this binary supports") !=
+        std::string::npos);
 }
 
 TEST_CASE("an unreachable database: retries with backoff, then exits 4 with a redacted URL") {

@@ -42,8 +42,8 @@ TEST_CASE("a full rate-limited run stores exactly the upstream's events with zer
 
 TEST_CASE("transient upstream faults: 5xx, slow, truncated and dropped responses") {
   Sim sim(sim_args(50'000, {"--unlimited", "--fault-5xx", "0.08", "--fault-slow", "0.04",
-                            "--fault-slow-ms", "2500", "--fault-truncate", "0.05",
-                            "--fault-drop", "0.05", "--fault-repeat", "0.1"}));
+                            "--fault-slow-ms", "2500", "--fault-truncate", "0.05", "--fault-drop",
+                            "0.05", "--fault-repeat", "0.1"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
@@ -119,7 +119,8 @@ TEST_CASE("SIGTERM stops with a consistent checkpoint (exit 143) and a rerun res
     REQUIRE(code == 143);
     CHECK(db.scalar("SELECT pages FROM ingest_checkpoint") > 0);
     CHECK(db.scalar("SELECT done::int FROM ingest_checkpoint") == 0);
-    CHECK(db.scalar("SELECT events FROM ingest_checkpoint") == db.scalar("SELECT count(*) FROM events"));
+    CHECK(db.scalar("SELECT events FROM ingest_checkpoint") ==
+          db.scalar("SELECT count(*) FROM events"));
   }
   expect_exit(run(ingestd({"run"}), env), 0);
   check_exact_dataset(sim, db);
@@ -136,12 +137,15 @@ TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
   env["SUBMIT_ON_FINISH"] = "false";
   TempDir dir;
   Process first({ingestd({"run"}), env, dir.path(), dir.path() / "first.log", false});
-  for (int i = 0; i < 200 && db.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0"; ++i) {
+  for (int i = 0;
+       i < 200 && db.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0";
+       ++i) {
     std::this_thread::sleep_for(50ms);
   }
   const auto second = run(ingestd({"run"}), env);
   CHECK(second.exit_code == 75);
-  CHECK(second.output.find("is being ingested by another ingestd on this database") != std::string::npos);
+  CHECK(second.output.find("is being ingested by another ingestd on this database") !=
+        std::string::npos);
   first.signal(SIGTERM);
   CHECK(first.wait_for(30s) == 143);
 }

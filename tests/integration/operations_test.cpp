@@ -78,7 +78,8 @@ TEST_CASE("sd_notify: READY=1, STATUS= progress and WATCHDOG=1 reach NOTIFY_SOCK
 }
 
 TEST_CASE("systemd-analyze verify accepts config/ingestd.service") {
-  if (::access("/usr/bin/systemd-analyze", X_OK) != 0 && ::access("/bin/systemd-analyze", X_OK) != 0) {
+  if (::access("/usr/bin/systemd-analyze", X_OK) != 0 &&
+      ::access("/bin/systemd-analyze", X_OK) != 0) {
     MESSAGE("systemd-analyze is not installed: unit verification skipped");
     return;
   }
@@ -87,9 +88,11 @@ TEST_CASE("systemd-analyze verify accepts config/ingestd.service") {
   std::stringstream unit;
   unit << in.rdbuf();
   // verify checks that ExecStart exists; point it at the binary under test.
-  const std::string text = std::regex_replace(unit.str(), std::regex("/usr/local/bin/ingestd"), INGESTD_BINARY);
+  const std::string text =
+      std::regex_replace(unit.str(), std::regex("/usr/local/bin/ingestd"), INGESTD_BINARY);
   std::ofstream(dir.path() / "ingestd.service") << text;
-  const auto r = run({"/usr/bin/systemd-analyze", "verify", (dir.path() / "ingestd.service").string()}, {});
+  const auto r =
+      run({"/usr/bin/systemd-analyze", "verify", (dir.path() / "ingestd.service").string()}, {});
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("ingestd.service") == std::string::npos);
@@ -128,15 +131,17 @@ TEST_CASE("the metrics endpoint serves moving counters during a run") {
 TEST_CASE("run-ingestion.sh in demo mode from a clean clone, twice") {
   TempDir dir;
   const auto clone = dir.path() / "ingestd";
-  auto r = run({"/usr/bin/git", "clone", "--quiet", "--local", INGESTD_SOURCE_DIR, clone.string()}, {});
+  auto r =
+      run({"/usr/bin/git", "clone", "--quiet", "--local", INGESTD_SOURCE_DIR, clone.string()}, {});
   expect_exit(r, 0);
-  const std::map<std::string, std::string> env = {{"UPSTREAM_BASE_URL", ""}, {"UPSTREAM_API_KEY", ""},
-                                                  {"DATABASE_URL", ""}};
+  const std::map<std::string, std::string> env = {
+      {"UPSTREAM_BASE_URL", ""}, {"UPSTREAM_API_KEY", ""}, {"DATABASE_URL", ""}};
   r = run({(clone / "run-ingestion.sh").string()}, env, 900s, clone);
   expect_exit(r, 0);
   CHECK(r.output.find("DEMO") != std::string::npos);
   CHECK(r.output.find("200,000 of 200,000") != std::string::npos);
-  CHECK(r.output.find("attempt 1: accepted (received 200000, missing 0, duplicates 0)") != std::string::npos);
+  CHECK(r.output.find("attempt 1: accepted (received 200000, missing 0, duplicates 0)") !=
+        std::string::npos);
   r = run({(clone / "run-ingestion.sh").string()}, env, 300s, clone);
   expect_exit(r, 0);
   CHECK(r.output.find("ingestion already complete") != std::string::npos);

@@ -68,8 +68,9 @@ TEST_CASE("submission 5xx: the cap is never exceeded and the ledger tells the tr
   CHECK(sim.stat("/submissions/2/status") == 503);
   CHECK(sim.stat("/submissions/3/status") == 0);
   CHECK(db.scalar("SELECT count(*) FROM submissions") == 3);
-  CHECK(db.scalar("SELECT count(*) FROM submissions WHERE outcome = 'unknown' AND http_status = 503 "
-                  "AND ids_sent = 5000 AND finished_at IS NOT NULL") == 3);
+  CHECK(
+      db.scalar("SELECT count(*) FROM submissions WHERE outcome = 'unknown' AND http_status = 503 "
+                "AND ids_sent = 5000 AND finished_at IS NOT NULL") == 3);
 
   const auto again = run(ingestd({"submit"}), env);
   CHECK(again.exit_code == 5);

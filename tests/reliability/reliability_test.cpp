@@ -46,15 +46,16 @@ std::string run_exact(std::vector<std::string> flags, std::int64_t events = 20'0
 }  // namespace
 
 TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and submitting") {
-  Sim sim(sim_args(200'000, {"--unlimited", "--latency-ms-per-event", "0.04",
-                             "--fault-malformed", "0.001", "--submission-cap", "5"}));
+  Sim sim(sim_args(300'000, {"--unlimited", "--latency-ms-per-event", "0.04", "--fault-malformed",
+                             "0.001", "--submission-cap", "5", "--submit-delay-ms", "1000"}));
   TestDatabase db;
   auto env = env_for(sim, db, {{"PAGE_LIMIT", "5000"}});
   std::mt19937 rng(7);
   int kills = 0;
   auto storm = [&](const std::vector<std::string>& command, int wanted, int lo_ms, int hi_ms) {
     std::uniform_int_distribution<int> delay(lo_ms, hi_ms);
-    for (int round = 0; round < wanted * 3 && wanted > 0; ++round) {
+    const int max_rounds = wanted * 3;
+    for (int round = 0; round < max_rounds && wanted > 0; ++round) {
       TempDir dir;
       Process p({ingestd(command), env, dir.path(), dir.path() / "log", false});
       if (p.wait_for(std::chrono::milliseconds(delay(rng)))) continue;
@@ -69,7 +70,7 @@ TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and sub
   storm({"run"}, 16, 50, 800);
   expect_exit(run(ingestd({"run"}), env, 300s), 0);
   check_exact_dataset(sim, db);
-  storm({"submit"}, 4, 5, 250);
+  storm({"submit"}, 4, 20, 900);
   CHECK(kills == 20);
   const auto final_submit = run(ingestd({"submit"}), env);
   const auto ledger = db.scalar("SELECT count(*) FROM submissions");
@@ -132,8 +133,8 @@ TEST_CASE("missing and garbled rate headers: no 429 from the conservative model"
 }
 
 TEST_CASE("window length changing mid-run") {
-  Sim sim(sim_args(30'000, {"--limit", "10", "--window-s", "0.5", "--window-change-after", "12",
-                            "--window-s-after", "1.5"}));
+  Sim sim(sim_args(30'000, {"--limit", "10", "--window-s", "1", "--window-change-after", "12",
+                            "--window-s-after", "2"}));
   TestDatabase db;
   expect_exit(run(ingestd({"run"}), env_for(sim, db), 300s), 0);
   check_exact_dataset(sim, db);

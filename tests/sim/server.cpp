@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace upstream_sim {
@@ -857,6 +858,9 @@ struct Server::State {
     SubmissionRecord rec{number,         200,          std::string(sid, 36), submitted_at,
                          tally.received, tally.unique, tally.duplicates,     missing,
                          tally.unknown};
+    if (opt.submit_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(opt.submit_delay_ms));
+    }
     if (chance(opt.dataset.seed, kTagSubmit5xx, static_cast<std::uint64_t>(number),
                opt.fault_submit_5xx)) {
       rec.status = 503;

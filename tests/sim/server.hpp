@@ -24,6 +24,8 @@ struct ServerOptions {
   bool cache = true;
   int submission_cap = 5;
   double fault_submit_5xx = 0;
+  // Time the submission endpoint takes to answer after reading the body.
+  int submit_delay_ms = 0;
   double fault_5xx = 0;
   double fault_429_storm = 0;
   int storm_length = 3;

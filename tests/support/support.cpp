@@ -177,7 +177,9 @@ std::optional<int> Process::wait_for(std::chrono::milliseconds timeout) {
   return status_;
 }
 
-bool Process::running() { return !wait_for(0ms).has_value(); }
+bool Process::running() {
+  return !wait_for(0ms).has_value();
+}
 
 std::string Process::read_line(std::chrono::milliseconds timeout) {
   std::string line;
@@ -208,7 +210,8 @@ RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> 
   const auto code = p.wait_for(timeout);
   RunResult r;
   r.output = p.log();
-  if (!code) FAIL("process outlived its " << timeout.count() << " ms timeout; output:\n" << r.output);
+  if (!code)
+    FAIL("process outlived its " << timeout.count() << " ms timeout; output:\n" << r.output);
   r.exit_code = *code;
   return r;
 }
@@ -235,7 +238,9 @@ Sim::~Sim() {
   process_->wait_for(5s);
 }
 
-std::string Sim::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string Sim::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
 
 std::string Sim::get(const std::string& path) const {
   httplib::Client client("127.0.0.1", port_);
@@ -327,12 +332,9 @@ void TestDatabase::copy_in(const std::string& copy_sql, const std::string& paylo
 }
 
 std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase& db) {
-  return {{"UPSTREAM_BASE_URL", sim.url()},
-          {"UPSTREAM_API_KEY", "test-key"},
-          {"DATABASE_URL", db.url()},
-          {"SUBMISSION_REPO", "https://example.invalid/ingestd"},
-          {"PROGRESS_INTERVAL_S", "1"},
-          {"LOG_FORMAT", "text"}};
+  return {{"UPSTREAM_BASE_URL", sim.url()}, {"UPSTREAM_API_KEY", "test-key"},
+          {"DATABASE_URL", db.url()},       {"SUBMISSION_REPO", "https://example.invalid/ingestd"},
+          {"PROGRESS_INTERVAL_S", "1"},     {"LOG_FORMAT", "text"}};
 }
 
 void expect_exit(const RunResult& r, int code) {
@@ -356,7 +358,8 @@ void check_exact_dataset(const Sim& sim, const TestDatabase& db) {
       ++to_quarantine;
     }
   }
-  db.exec("CREATE TABLE IF NOT EXISTS expected_events (id uuid PRIMARY KEY, ts_us bigint NOT NULL)");
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS expected_events (id uuid PRIMARY KEY, ts_us bigint NOT NULL)");
   db.exec("TRUNCATE expected_events");
   db.copy_in("COPY expected_events FROM STDIN", payload);
 

@@ -1,3 +1,5 @@
+#include "ingestd/bounded_queue.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -5,8 +7,6 @@
 #include <numeric>
 #include <thread>
 #include <vector>
-
-#include "ingestd/bounded_queue.hpp"
 
 using ingestd::BoundedQueue;
 

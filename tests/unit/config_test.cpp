@@ -1,6 +1,7 @@
+#include "ingestd/config.hpp"
+
 #include <doctest/doctest.h>
 
-#include "ingestd/config.hpp"
 #include "ingestd/errors.hpp"
 
 using namespace ingestd;
@@ -41,10 +42,10 @@ TEST_CASE("defaults apply when only the three required settings are given") {
 TEST_CASE("later layers win: .env < environment < command line") {
   auto env = minimal();
   env["PAGE_LIMIT"] = "200";
-  const Config c = resolve_config({layer(".env", {{"PAGE_LIMIT", "100"}, {"LOG_LEVEL", "debug"}}),
-                                   layer("environment", env, false),
-                                   layer("the command line", {{"PAGE_LIMIT", "300"}})},
-                                  Command::run);
+  const Config c = resolve_config(
+      {layer(".env", {{"PAGE_LIMIT", "100"}, {"LOG_LEVEL", "debug"}}),
+       layer("environment", env, false), layer("the command line", {{"PAGE_LIMIT", "300"}})},
+      Command::run);
   CHECK(c.page_limit == 300);
   CHECK(c.log_level == "debug");
 }
@@ -57,7 +58,8 @@ TEST_CASE("a trailing /api/v1 or slash in the base URL is not doubled") {
 }
 
 TEST_CASE("each invalid setting is named in one clear line") {
-  CHECK(error_of({layer(".env", {{"PAGE_SIZE", "10"}})}) == "config: unknown key PAGE_SIZE in .env");
+  CHECK(error_of({layer(".env", {{"PAGE_SIZE", "10"}})}) ==
+        "config: unknown key PAGE_SIZE in .env");
   auto env = minimal();
   env["PAGE_LIMIT"] = "abc";
   CHECK(error_of({layer("environment", env, false)}) ==

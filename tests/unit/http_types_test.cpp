@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "ingestd/http_types.hpp"
+
+#include <doctest/doctest.h>
 
 using ingestd::HttpHeaders;
 

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "ingestd/progress.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace std::chrono_literals;
 using ingestd::ProgressSnapshot;
@@ -43,7 +43,8 @@ TEST_CASE("progress line carries every figure an operator asks for") {
   s.rate_window = 60s;
   s.elapsed = 150s;
   CHECK(ingestd::progress_line(s) ==
-        "events 120000/3000000 (4.0%) pages 24 rate 800 ev/s budget 80.0% 429s 0 quarantined 3 ETA 59m59s");
+        "events 120000/3000000 (4.0%) pages 24 rate 800 ev/s budget 80.0% 429s 0 quarantined 3 ETA "
+        "59m59s");
   CHECK(ingestd::format_duration(137s) == "2m17s");
   CHECK(ingestd::format_duration(9s) == "9s");
 }
