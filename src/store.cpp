@@ -87,6 +87,8 @@ Store::Store(const std::string& database_url) {
   // lost in a server crash only means that page is fetched again.
   exec("SET synchronous_commit = off", "session setup");
   exec("SET application_name = 'ingestd'", "session setup");
+  // Server notices such as "relation already exists, skipping" are not for the operator.
+  exec("SET client_min_messages = warning", "session setup");
 }
 
 Store::~Store() = default;
