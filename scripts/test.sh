@@ -4,7 +4,8 @@
 # e.g. scripts/test.sh -L unit.
 #   BUILD_DIR       build directory (default build)
 #   CMAKE_ARGS      extra configure arguments (e.g. -DINGESTD_SANITIZE=address)
-#   BUILD_TARGET    build only this target (default: everything)
+#   BUILD_TARGET    build only these targets, space-separated (default: everything)
+#   BUILD_TYPE      CMake build type (default RelWithDebInfo)
 #   NO_DATABASE=1   do not start PostgreSQL (for suites that need none, like -L unit)
 set -euo pipefail
 
@@ -13,7 +14,8 @@ build=${BUILD_DIR:-$repo/build}
 jobs=${JOBS:-2}
 
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} ${CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j "$jobs" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
+# shellcheck disable=SC2086 # BUILD_TARGET is a list
+cmake --build "$build" -j "$jobs" ${BUILD_TARGET:+--target $BUILD_TARGET}
 
 pg_dir=""
 cleanup() {
