@@ -183,8 +183,10 @@ int command_run(const Config& config, const SignalWatcher& signals) {
         std::chrono::steady_clock::now() - started);
     return s;
   };
+  const LiveLine live(config.log_format);
   auto tick = [&] {
     notifier.watchdog();
+    live.draw(progress_line(snapshot()));
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress >= config.progress_interval) {
       last_progress = now;

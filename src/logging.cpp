@@ -3,6 +3,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -67,11 +68,28 @@ void init_logging(const std::string& level, const std::string& format) {
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+    // On a terminal each line first erases the live progress line (see LiveLine).
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    logger->set_pattern(std::string(tty ? "\r\033[K" : "") + "%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   }
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
+}
+
+LiveLine::LiveLine(const std::string& log_format)
+    : active_(log_format == "text" && ::isatty(STDERR_FILENO) == 1) {}
+
+LiveLine::~LiveLine() {
+  if (active_) std::fputs("\r\033[K", stderr);
+}
+
+void LiveLine::draw(const std::string& line) const {
+  if (!active_) return;
+  // One write per redraw, so stdio's stream lock keeps it whole next to spdlog's lines.
+  const std::string text = "\r\033[K" + line;
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
 }
 
 }  // namespace ingestd

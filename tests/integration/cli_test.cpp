@@ -1,9 +1,11 @@
 // The ingestd binary's command line, configuration errors and migrations, against a real
 // PostgreSQL.
 #include <doctest/doctest.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -166,4 +168,28 @@ TEST_CASE("status on a fresh database reports nothing started") {
   r = run(ingestd({"status", "--json"}), env);
   expect_exit(r, 0);
   CHECK(r.output.find("\"done\":false") != std::string::npos);
+}
+
+TEST_CASE("LOG_FORMAT=json writes one JSON object per line") {
+  TestDatabase db;
+  auto env = clean_env();
+  env["DATABASE_URL"] = db.url();
+  env["LOG_FORMAT"] = "json";
+  const auto r = run(ingestd({"migrate"}), env);
+  expect_exit(r, 0);
+  std::istringstream lines(r.output);
+  std::string line;
+  int count = 0;
+  simdjson::dom::parser parser;
+  while (std::getline(lines, line)) {
+    CAPTURE(line);
+    simdjson::dom::element doc;
+    REQUIRE(parser.parse(line).get(doc) == simdjson::SUCCESS);
+    std::string_view level, msg, ts;
+    CHECK(doc["level"].get(level) == simdjson::SUCCESS);
+    CHECK(doc["msg"].get(msg) == simdjson::SUCCESS);
+    CHECK(doc["ts"].get(ts) == simdjson::SUCCESS);
+    ++count;
+  }
+  CHECK(count >= 2);
 }
