@@ -80,7 +80,8 @@ export DATABASE_URL
 
 started=$(date +%s.%N)
 set +e
-"$ingestd_bin" run 2> >(tee "$state/last-run.log" >&2) &
+# The log copy ignores Ctrl-C so that ingestd can still write while it commits and stops.
+"$ingestd_bin" run 2> >(trap '' INT TERM; exec tee "$state/last-run.log" >&2) &
 ingestd_pid=$!
 # Ctrl-C reaches ingestd too (same process group); waiting again lets it finish its commit.
 trap 'say "stopping: waiting for ingestd to commit the pages in flight"' INT TERM

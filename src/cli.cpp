@@ -283,6 +283,8 @@ int command_status(const Config& config, const CliState& cli, const SignalWatche
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // A closed log pipe must not kill the process before it commits; the write just fails.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "ingestd: copies a rate-limited events API into PostgreSQL exactly once, then submits "
       "every event ID.",

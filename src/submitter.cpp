@@ -148,8 +148,7 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
         report.attempt = attempt;
         report.ids = ids_sent;
         report.response = result.body;
-        spdlog::info("submission: attempt {} accepted: {} IDs; response: {}", attempt, ids_sent,
-                     result.body);
+        spdlog::info("submission: attempt {} accepted: {} IDs", attempt, ids_sent);
         return report;
       case SubmissionOutcomeKind::auth_failed:
         throw AuthError("submission: " + outcome.message);
