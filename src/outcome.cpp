@@ -100,6 +100,11 @@ std::string summarize(const HttpResult& r, const Envelope& env) {
                   kMaxSummary);
 }
 
+// No response, a request timeout or a server error: the request may be retried as it was.
+bool is_transient(int status) {
+  return status == 0 || status == 408 || (status >= 500 && status <= 599);
+}
+
 bool code_is(const Envelope& env, std::string_view code) {
   return env.code && *env.code == code;
 }
@@ -115,9 +120,7 @@ Outcome classify_events_response(const HttpResult& r) {
   const Envelope env = r.status == 0 ? Envelope{} : parse_envelope(r.body);
   std::string message = summarize(r, env);
   const int s = r.status;
-  if (s == 0 || s == 408 || (s >= 500 && s <= 599)) {
-    return {OutcomeKind::retry_backoff, std::move(message)};
-  }
+  if (is_transient(s)) return {OutcomeKind::retry_backoff, std::move(message)};
   if (s == 429) return {OutcomeKind::rate_limited, std::move(message)};
   if (s == 401 || s == 403) return {OutcomeKind::auth_failed, std::move(message)};
   if (s == 400 && code_is(env, "CURSOR_EXPIRED")) {
@@ -134,9 +137,7 @@ SubmissionOutcome classify_submission_response(const HttpResult& r) {
   std::string message = summarize(r, env);
   const int s = r.status;
   if (s >= 200 && s <= 299) return {SubmissionOutcomeKind::accepted, std::move(message)};
-  if (s == 0 || s == 408 || (s >= 500 && s <= 599)) {
-    return {SubmissionOutcomeKind::unknown, std::move(message)};
-  }
+  if (is_transient(s)) return {SubmissionOutcomeKind::unknown, std::move(message)};
   if ((s == 429 || s == 403) && code_is(env, "SUBMISSION_LIMIT_REACHED")) {
     return {SubmissionOutcomeKind::limit_reached, std::move(message)};
   }

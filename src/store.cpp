@@ -72,6 +72,14 @@ int latest_embedded_version() {
   return m.empty() ? 0 : m.back().version;
 }
 
+void refuse_newer_schema(int have) {
+  if (have > latest_embedded_version()) {
+    throw FatalError("database: schema version " + std::to_string(have) +
+                     " is newer than this binary supports (" +
+                     std::to_string(latest_embedded_version()) + "); upgrade ingestd");
+  }
+}
+
 }  // namespace
 
 Store::Store(const std::string& database_url) {
@@ -184,11 +192,7 @@ MigrationReport Store::migrate() {
       int newest = 0;
       soci::indicator ind;
       sql_ << "SELECT max(version) FROM schema_migrations", soci::into(newest, ind);
-      if (ind == soci::i_ok && newest > latest_embedded_version()) {
-        throw FatalError("database: schema version " + std::to_string(newest) +
-                         " is newer than this binary supports (" +
-                         std::to_string(latest_embedded_version()) + "); upgrade ingestd");
-      }
+      if (ind == soci::i_ok) refuse_newer_schema(newest);
       int present = 0;
       sql_ << "SELECT count(*) FROM schema_migrations WHERE version = :v", soci::use(m.version),
           soci::into(present);
@@ -225,13 +229,9 @@ int Store::schema_version() {
 }
 
 void Store::require_current_schema() {
-  int have = schema_version();
-  int want = latest_embedded_version();
-  if (have > want) {
-    throw FatalError("database: schema version " + std::to_string(have) +
-                     " is newer than this binary supports (" + std::to_string(want) +
-                     "); upgrade ingestd");
-  }
+  const int have = schema_version();
+  const int want = latest_embedded_version();
+  refuse_newer_schema(have);
   if (have < want) {
     throw FatalError("database: schema version " + std::to_string(have) + ", this binary needs " +
                      std::to_string(want) + "; run `ingestd migrate`");
@@ -280,16 +280,6 @@ Checkpoint Store::load_checkpoint(const std::string& stream) {
   }
 }
 
-void Store::restart_stream(const std::string& stream) {
-  try {
-    sql_ << "UPDATE ingest_checkpoint SET next_cursor = NULL, done = false, updated_at = now() "
-            "WHERE stream = :s",
-        soci::use(stream);
-  } catch (const soci::soci_error& e) {
-    throw DatabaseError(std::string("database: restarting stream: ") + e.what());
-  }
-}
-
 std::int64_t Store::insert_quarantine(const std::string& stream, const PageCommit& commit,
                                       const DecodedPage& page) {
   std::int64_t inserted = 0;
@@ -320,7 +310,6 @@ CommitResult Store::commit_page(const std::string& stream, const PageCommit& com
     if (pages >= commit.page_number) {
       // The previous attempt committed but its acknowledgement was lost with the connection.
       tr.rollback();
-      result.already_committed = true;
       return result;
     }
     if (pages != commit.page_number - 1) {

@@ -88,18 +88,17 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
         "count",
         n);
   }
+  HttpClient http({config.api_key,
+                   std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
+                   config.http_connect_timeout, false});
   std::string url = config.submission_url;
   if (!config.submission_repo.empty()) {
-    HttpClient escaper({config.api_key, config.http_timeout, config.http_connect_timeout, false});
     url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("github_repo=") +
-           escaper.escape(config.submission_repo);
+           http.escape(config.submission_repo);
   } else {
     spdlog::warn("submission: SUBMISSION_REPO is not set; sending without github_repo");
   }
 
-  HttpClient http({config.api_key,
-                   std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
-                   config.http_connect_timeout, false});
   Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000),
                                 .max = std::chrono::milliseconds(60'000),
                                 .max_attempts = config.submission_max_attempts},

@@ -37,10 +37,9 @@ struct PageCommit {
 };
 
 struct CommitResult {
-  std::int64_t inserted = 0;       // new rows in events
-  std::int64_t quarantined = 0;    // new rows in quarantine
-  bool already_committed = false;  // an earlier, unacknowledged commit of this page succeeded
-  bool used_fallback = false;      // the COPY met existing ids and went through ON CONFLICT
+  std::int64_t inserted = 0;     // new rows in events
+  std::int64_t quarantined = 0;  // new rows in quarantine
+  bool used_fallback = false;    // the COPY met existing ids and went through ON CONFLICT
 };
 
 struct MigrationReport {
@@ -80,8 +79,6 @@ class Store {
   bool try_lock_stream(const std::string& stream);
 
   Checkpoint load_checkpoint(const std::string& stream);
-  // For CURSOR_RECOVERY=restart: page again from the first page; the rows already stored stay.
-  void restart_stream(const std::string& stream);
   CommitResult commit_page(const std::string& stream, const PageCommit& commit,
                            const DecodedPage& page);
   void record_error(const std::string& stream, const std::string& message);

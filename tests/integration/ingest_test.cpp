@@ -2,7 +2,6 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -10,21 +9,8 @@
 
 using namespace testsupport;
 
-namespace {
-
-std::vector<std::string> sim_args(std::int64_t events, std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--events", std::to_string(events), "--seed", "7"};
-  if (std::find(extra.begin(), extra.end(), "--latency-ms-per-event") == extra.end()) {
-    args.insert(args.end(), {"--latency-ms-per-event", "0"});
-  }
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
-
-}  // namespace
-
 TEST_CASE("a full rate-limited run stores exactly the upstream's events with zero 429s") {
-  Sim sim(sim_args(20'000, {"--limit", "10", "--window-s", "1"}));
+  Sim sim(sim_args(7, 20'000, {"--limit", "10", "--window-s", "1"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
@@ -41,9 +27,10 @@ TEST_CASE("a full rate-limited run stores exactly the upstream's events with zer
 }
 
 TEST_CASE("transient upstream faults: 5xx, slow, truncated and dropped responses") {
-  Sim sim(sim_args(50'000, {"--unlimited", "--fault-5xx", "0.08", "--fault-slow", "0.04",
-                            "--fault-slow-ms", "2500", "--fault-truncate", "0.05", "--fault-drop",
-                            "0.05", "--fault-repeat", "0.1"}));
+  Sim sim(sim_args(
+      7, 50'000,
+      {"--unlimited", "--fault-5xx", "0.08", "--fault-slow", "0.04", "--fault-slow-ms", "2500",
+       "--fault-truncate", "0.05", "--fault-drop", "0.05", "--fault-repeat", "0.1"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
@@ -58,7 +45,8 @@ TEST_CASE("transient upstream faults: 5xx, slow, truncated and dropped responses
 }
 
 TEST_CASE("malformed events are quarantined with their reason; unusual valid ones are stored") {
-  Sim sim(sim_args(20'000, {"--unlimited", "--fault-malformed", "0.01", "--fault-exotic", "0.01"}));
+  Sim sim(
+      sim_args(7, 20'000, {"--unlimited", "--fault-malformed", "0.01", "--fault-exotic", "0.01"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "5000";
@@ -73,7 +61,7 @@ TEST_CASE("malformed events are quarantined with their reason; unusual valid one
 }
 
 TEST_CASE("kill -9 at random moments, restarting each time: exact set, checkpoint never ahead") {
-  Sim sim(sim_args(100'000, {"--unlimited", "--latency-ms-per-event", "0.05"}));
+  Sim sim(sim_args(7, 100'000, {"--unlimited", "--latency-ms-per-event", "0.05"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
@@ -104,7 +92,7 @@ TEST_CASE("kill -9 at random moments, restarting each time: exact set, checkpoin
 }
 
 TEST_CASE("SIGTERM stops with a consistent checkpoint (exit 143) and a rerun resumes") {
-  Sim sim(sim_args(30'000, {"--unlimited", "--latency-ms-per-event", "0.2"}));
+  Sim sim(sim_args(7, 30'000, {"--unlimited", "--latency-ms-per-event", "0.2"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
@@ -130,7 +118,7 @@ TEST_CASE("SIGTERM stops with a consistent checkpoint (exit 143) and a rerun res
 }
 
 TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
-  Sim sim(sim_args(50'000, {"--limit", "2", "--window-s", "1"}));
+  Sim sim(sim_args(7, 50'000, {"--limit", "2", "--window-s", "1"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "500";
@@ -151,7 +139,7 @@ TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
 }
 
 TEST_CASE("a wrong API key: exit 3 after a handful of requests, and the key is never logged") {
-  Sim sim(sim_args(1000, {"--api-key", "the-right-key"}));
+  Sim sim(sim_args(7, 1000, {"--api-key", "the-right-key"}));
   TestDatabase db;
   auto env = ingest_env(sim, db);
   env["UPSTREAM_API_KEY"] = "sk-WRONG-secret-987";

@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -13,15 +12,6 @@
 using namespace testsupport;
 
 namespace {
-
-std::vector<std::string> sim_args(std::int64_t events, std::vector<std::string> extra) {
-  std::vector<std::string> args = {"--events", std::to_string(events), "--seed", "11"};
-  if (std::find(extra.begin(), extra.end(), "--latency-ms-per-event") == extra.end()) {
-    args.insert(args.end(), {"--latency-ms-per-event", "0"});
-  }
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 std::map<std::string, std::string> env_for(const Sim& sim, const TestDatabase& db,
                                            std::map<std::string, std::string> extra = {}) {
@@ -35,7 +25,7 @@ std::map<std::string, std::string> env_for(const Sim& sim, const TestDatabase& d
 // One complete run under the given simulator flags; returns the output for further checks.
 std::string run_exact(std::vector<std::string> flags, std::int64_t events = 20'000,
                       std::map<std::string, std::string> extra_env = {}) {
-  Sim sim(sim_args(events, std::move(flags)));
+  Sim sim(sim_args(11, events, std::move(flags)));
   TestDatabase db;
   const auto r = run(ingestd({"run"}), env_for(sim, db, std::move(extra_env)), 300s);
   expect_exit(r, 0);
@@ -46,8 +36,9 @@ std::string run_exact(std::vector<std::string> flags, std::int64_t events = 20'0
 }  // namespace
 
 TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and submitting") {
-  Sim sim(sim_args(300'000, {"--unlimited", "--latency-ms-per-event", "0.04", "--fault-malformed",
-                             "0.001", "--submission-cap", "5", "--submit-delay-ms", "1000"}));
+  Sim sim(sim_args(11, 300'000,
+                   {"--unlimited", "--latency-ms-per-event", "0.04", "--fault-malformed", "0.001",
+                    "--submission-cap", "5", "--submit-delay-ms", "1000"}));
   TestDatabase db;
   auto env = env_for(sim, db, {{"PAGE_LIMIT", "5000"}});
   std::mt19937 rng(7);
@@ -94,7 +85,7 @@ TEST_CASE("PostgreSQL restarted mid-run (pg_ctl restart -m fast): reconnects, ex
     MESSAGE("TEST_DATABASE_URL points at an external server: restart scenario skipped");
     return;
   }
-  Sim sim(sim_args(40'000, {"--limit", "10", "--window-s", "1"}));
+  Sim sim(sim_args(11, 40'000, {"--limit", "10", "--window-s", "1"}));
   TestDatabase db;
   TempDir dir;
   Process p({ingestd({"run"}), env_for(sim, db), dir.path(), dir.path() / "log", false});
@@ -124,8 +115,9 @@ TEST_CASE("Retry-After without rate headers") {
 }
 
 TEST_CASE("missing and garbled rate headers: no 429 from the conservative model") {
-  Sim sim(sim_args(20'000, {"--limit", "10", "--window-s", "1", "--fault-missing-rate-headers",
-                            "0.3", "--fault-garbled-rate-headers", "0.3"}));
+  Sim sim(sim_args(11, 20'000,
+                   {"--limit", "10", "--window-s", "1", "--fault-missing-rate-headers", "0.3",
+                    "--fault-garbled-rate-headers", "0.3"}));
   TestDatabase db;
   expect_exit(run(ingestd({"run"}), env_for(sim, db), 300s), 0);
   check_exact_dataset(sim, db);
@@ -133,8 +125,9 @@ TEST_CASE("missing and garbled rate headers: no 429 from the conservative model"
 }
 
 TEST_CASE("window length changing mid-run") {
-  Sim sim(sim_args(30'000, {"--limit", "10", "--window-s", "1", "--window-change-after", "12",
-                            "--window-s-after", "2"}));
+  Sim sim(sim_args(11, 30'000,
+                   {"--limit", "10", "--window-s", "1", "--window-change-after", "12",
+                    "--window-s-after", "2"}));
   TestDatabase db;
   expect_exit(run(ingestd({"run"}), env_for(sim, db), 300s), 0);
   check_exact_dataset(sim, db);
@@ -158,7 +151,7 @@ TEST_CASE("events repeated across page boundaries") {
 TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
   for (const std::string recovery : {"reissue", "restart"}) {
     CAPTURE(recovery);
-    Sim sim(sim_args(20'000, {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "2"}));
+    Sim sim(sim_args(11, 20'000, {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "2"}));
     TestDatabase db;
     TempDir dir;
     Process p({ingestd({"run"}), env_for(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
@@ -176,7 +169,7 @@ TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
 }
 
 TEST_CASE("a saved cursor expired while ingestd was down is recovered at start") {
-  Sim sim(sim_args(20'000, {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "1"}));
+  Sim sim(sim_args(11, 20'000, {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "1"}));
   TestDatabase db;
   const auto env = env_for(sim, db);
   {
@@ -193,7 +186,8 @@ TEST_CASE("a saved cursor expired while ingestd was down is recovered at start")
 }
 
 TEST_CASE("bad input: every malformed field is quarantined, unusual valid events stored") {
-  Sim sim(sim_args(30'000, {"--unlimited", "--fault-malformed", "0.02", "--fault-exotic", "0.02"}));
+  Sim sim(
+      sim_args(11, 30'000, {"--unlimited", "--fault-malformed", "0.02", "--fault-exotic", "0.02"}));
   TestDatabase db;
   expect_exit(run(ingestd({"run"}), env_for(sim, db, {{"PAGE_LIMIT", "5000"}})), 0);
   check_exact_dataset(sim, db);

@@ -221,6 +221,16 @@ std::vector<std::string> ingestd(std::vector<std::string> args) {
   return args;
 }
 
+std::vector<std::string> sim_args(int seed, std::int64_t events, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"--events", std::to_string(events), "--seed",
+                                   std::to_string(seed)};
+  if (std::find(extra.begin(), extra.end(), "--latency-ms-per-event") == extra.end()) {
+    args.insert(args.end(), {"--latency-ms-per-event", "0"});
+  }
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 Sim::Sim(std::vector<std::string> args) {
   args.insert(args.begin(), {UPSTREAM_SIM_BINARY, "--port", "0"});
   process_ = std::make_unique<Process>(

@@ -76,6 +76,10 @@ RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> 
 // The ingestd binary built next to the tests.
 std::vector<std::string> ingestd(std::vector<std::string> args);
 
+// upstream-sim arguments for a dataset of `events` from `seed`, with no page latency unless
+// `extra` sets one.
+std::vector<std::string> sim_args(int seed, std::int64_t events, std::vector<std::string> extra);
+
 // One upstream-sim on a free port of 127.0.0.1, stopped with SIGTERM on destruction.
 class Sim {
  public:
