@@ -39,11 +39,13 @@ ingestd_bin="$build/ingestd"
 
 pg_started=""
 sim_pid=""
+db_where="DATABASE_URL"
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local rc=$?
   if [ -n "$sim_pid" ]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   if [ -n "$pg_started" ]; then scripts/pg-local.sh stop >/dev/null 2>&1 || true; fi
-  exit $rc
+  exit "$rc"
 }
 trap cleanup EXIT
 
@@ -70,6 +72,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   say "DATABASE_URL is not set: using the embedded PostgreSQL in .state/pg"
   DATABASE_URL=$(scripts/pg-local.sh start)
   pg_started=1
+  db_where="embedded PostgreSQL in $(scripts/pg-local.sh where)"
   if [ -n "$demo" ]; then
     # Demo data never mixes with a real upstream's.
     DATABASE_URL="${DATABASE_URL%/*}/ingestd_demo"
@@ -91,7 +94,7 @@ set -e
 elapsed=$(python3 -c "import time; print(f'{time.time() - $started:.1f}')")
 
 status_json=$("$ingestd_bin" status --json 2>/dev/null || echo '{}')
-STATUS_JSON="$status_json" ELAPSED="$elapsed" RC="$rc" \
+STATUS_JSON="$status_json" ELAPSED="$elapsed" RC="$rc" DB_WHERE="$db_where" \
   LAST_LINE="$(grep -E 'ingestion complete:|stopped:' "$state/last-run.log" | tail -n 1)" python3 - <<'PY'
 import json, os, re
 st = json.loads(os.environ["STATUS_JSON"] or "{}")
@@ -122,6 +125,7 @@ rows = [
     ("quarantined", f"{st.get('quarantined', 0):,}"),
     ("ingestion", "complete" if st.get("done") else "in progress (rerun to resume)"),
     ("submission", verdict),
+    ("database", os.environ["DB_WHERE"]),
     ("exit code", os.environ["RC"]),
 ]
 w = max(len(k) for k, _ in rows)

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# An embedded PostgreSQL cluster in a project-local state directory, listening on 127.0.0.1 only.
+# An embedded PostgreSQL cluster for this checkout, listening on 127.0.0.1 only.
 #   scripts/pg-local.sh start     start (initialising on first use); prints DATABASE_URL on stdout
 #   scripts/pg-local.sh stop      fast shutdown
 #   scripts/pg-local.sh restart   fast restart on the same port (used by the reliability suite)
 #   scripts/pg-local.sh status    exit 0 when running
 #   scripts/pg-local.sh url       print DATABASE_URL
+#   scripts/pg-local.sh where     print the cluster's directory (data, port, log)
 #   scripts/pg-local.sh createdb NAME   create database NAME unless it exists
 # PG_LOCAL_DIR chooses the state directory (default: <repo>/.state/pg).
 # PG_LOCAL_FSYNC=off trades durability for speed in throwaway test clusters.
+#
+# PostgreSQL refuses to run as root. Run as root, the cluster belongs to the unprivileged
+# 'postgres' user; when that user cannot reach the state directory (a checkout below a 0700
+# home, say), the cluster lives under /var/tmp/ingestd-pg/ instead, in a directory named after
+# the state directory, and the state directory records where in its file 'location'. No
+# permission of a directory above the state directory is ever changed.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,38 +22,42 @@ dir=${PG_LOCAL_DIR:-$repo/.state/pg}
 fsync=${PG_LOCAL_FSYNC:-on}
 log() { echo "pg-local: $*" >&2; }
 
-bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+bindir=""
+for candidate in /usr/lib/postgresql/*/bin; do
+  [ -x "$candidate/initdb" ] && bindir=$candidate
+done
+if [ -z "$bindir" ]; then
   log "PostgreSQL server binaries not found under /usr/lib/postgresql (run scripts/install-deps.sh)"
   exit 1
 fi
 
-# PostgreSQL refuses to run as root: then the cluster belongs to the unprivileged 'postgres'
-# user, and its data lives where that user can reach it.
 as_user=()
 if [ "$(id -u)" -eq 0 ]; then
   id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
   as_user=(runuser -u postgres --)
 fi
-run() { "${as_user[@]}" "$@"; }
+# From / so that the server user never needs to enter the caller's working directory.
+run() { (cd / && "${as_user[@]}" "$@"); }
 
 mkdir -p "$dir"
-data="$dir/data"
+home=$dir
 if [ ${#as_user[@]} -gt 0 ]; then
-  if ! run test -x "$dir" 2>/dev/null || ! run test -w "$dir" 2>/dev/null; then
-    chown postgres: "$dir" 2>/dev/null || true
+  if [ -s "$dir/location" ]; then
+    home=$(cat "$dir/location")
+  elif ! { chown postgres: "$dir" && run test -w "$dir" -a -x "$dir"; } 2>/dev/null; then
+    name=$(basename "$(dirname "$(dirname "$dir")")" | tr -c 'A-Za-z0-9_.-' '_' | cut -c1-40)
+    home="/var/tmp/ingestd-pg/$name-$(printf '%s' "$dir" | md5sum | cut -c1-12)"
+    mkdir -p /var/tmp/ingestd-pg
+    chmod 755 /var/tmp/ingestd-pg
+    printf '%s\n' "$home" >"$dir/location"
   fi
-  if ! run test -w "$dir" 2>/dev/null; then
-    # A parent directory is closed to the postgres user (say, a clone under /root).
-    alt="/var/tmp/ingestd-pg-$(echo -n "$dir" | md5sum | cut -c1-12)"
-    mkdir -p "$alt" && chown postgres: "$alt"
-    data="$alt/data"
-  fi
+  mkdir -p "$home"
+  chown postgres: "$home"
 fi
-port_file="$dir/port"
-logfile="$dir/postgres.log"
+data="$home/data"
+port_file="$home/port"
+logfile="$home/postgres.log"
 [ ${#as_user[@]} -gt 0 ] && { touch "$logfile"; chown postgres: "$logfile"; }
-[ ${#as_user[@]} -gt 0 ] && [ ! -w "$(dirname "$data")" ] && chown postgres: "$(dirname "$data")"
 
 url() { echo "postgresql://ingestd@127.0.0.1:$(cat "$port_file")/ingestd"; }
 running() { [ -f "$data/postmaster.pid" ] && run "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; }
@@ -77,20 +88,27 @@ CONF
 }
 
 createdb() {
-  local port; port=$(cat "$port_file")
+  local port
+  port=$(cat "$port_file")
   if ! "$bindir/psql" -qtA -h 127.0.0.1 -p "$port" -U ingestd -d postgres \
-      -c "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
+    -c "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
     "$bindir/createdb" -h 127.0.0.1 -p "$port" -U ingestd "$1"
   fi
 }
 
 start() {
-  if running; then url; return; fi
+  if running; then
+    url
+    return
+  fi
   [ -f "$data/PG_VERSION" ] || init_cluster
   if [ ! -s "$port_file" ] || port_busy "$(cat "$port_file")"; then free_port >"$port_file"; fi
-  local port; port=$(cat "$port_file")
+  local port
+  port=$(cat "$port_file")
   if ! run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $port" -w -t 60 start >/dev/null; then
-    log "start failed; last lines of $logfile:"; tail -n 20 "$logfile" >&2; exit 1
+    log "start failed; last lines of $logfile:"
+    tail -n 20 "$logfile" >&2
+    exit 1
   fi
   createdb ingestd
   log "running on 127.0.0.1:$port (data: $data)"
@@ -99,10 +117,29 @@ start() {
 
 case "${1:-}" in
   start) start ;;
-  stop) if running; then run "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null; log "stopped"; fi ;;
-  restart) run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $(cat "$port_file")" -m fast -w restart >/dev/null; log "restarted" ;;
-  status) if running; then log "running: $(url)"; else log "not running"; exit 3; fi ;;
+  stop) if running; then
+    run "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+    log "stopped"
+  fi ;;
+  restart)
+    run "$bindir/pg_ctl" -D "$data" -l "$logfile" -o "-p $(cat "$port_file")" -m fast -w restart >/dev/null
+    log "restarted"
+    ;;
+  status) if running; then log "running: $(url)"; else
+    log "not running"
+    exit 3
+  fi ;;
   url) url ;;
-  createdb) [ -n "${2:-}" ] || { echo "usage: $0 createdb NAME" >&2; exit 2; }; createdb "$2" ;;
-  *) echo "usage: $0 start|stop|restart|status|url|createdb NAME" >&2; exit 2 ;;
+  where) echo "$home" ;;
+  createdb)
+    [ -n "${2:-}" ] || {
+      echo "usage: $0 createdb NAME" >&2
+      exit 2
+    }
+    createdb "$2"
+    ;;
+  *)
+    echo "usage: $0 start|stop|restart|status|url|where|createdb NAME" >&2
+    exit 2
+    ;;
 esac

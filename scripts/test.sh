@@ -13,9 +13,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$repo/build}
 jobs=${JOBS:-2}
 
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} ${CMAKE_ARGS:-} >/dev/null
-# shellcheck disable=SC2086 # BUILD_TARGET is a list
-cmake --build "$build" -j "$jobs" ${BUILD_TARGET:+--target $BUILD_TARGET}
+read -ra cmake_args <<<"${CMAKE_ARGS:-}"
+read -ra targets <<<"${BUILD_TARGET:-}"
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" "${cmake_args[@]}" >/dev/null
+cmake --build "$build" -j "$jobs" ${targets[0]:+--target "${targets[@]}"}
 
 pg_dir=""
 cleanup() {
@@ -24,7 +25,7 @@ cleanup() {
     PG_LOCAL_DIR="$pg_dir" "$repo/scripts/pg-local.sh" stop || true
     rm -rf "$pg_dir"
   fi
-  exit $rc
+  exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -1,4 +1,4 @@
-// Operating ingestd: systemd notifications, the unit file, Prometheus metrics, run-ingestion.sh.
+// Operating ingestd: systemd notifications, the unit file, Prometheus metrics.
 #include <doctest/doctest.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -126,24 +126,4 @@ TEST_CASE("the metrics endpoint serves moving counters during a run") {
   CHECK(last.find("ingestd_batch_commit_seconds_bucket") != std::string::npos);
   CHECK(last.find("ingestd_queue_depth{queue=\"fetched\"}") != std::string::npos);
   CHECK(metric_value(last, "ingestd_rate_limit_requests") == 10);
-}
-
-TEST_CASE("run-ingestion.sh in demo mode from a clean clone, twice") {
-  TempDir dir;
-  const auto clone = dir.path() / "ingestd";
-  auto r =
-      run({"/usr/bin/git", "clone", "--quiet", "--local", INGESTD_SOURCE_DIR, clone.string()}, {});
-  expect_exit(r, 0);
-  const std::map<std::string, std::string> env = {
-      {"UPSTREAM_BASE_URL", ""}, {"UPSTREAM_API_KEY", ""}, {"DATABASE_URL", ""}};
-  r = run({(clone / "run-ingestion.sh").string()}, env, 900s, clone);
-  expect_exit(r, 0);
-  CHECK(r.output.find("DEMO") != std::string::npos);
-  CHECK(r.output.find("200,000 of 200,000") != std::string::npos);
-  CHECK(r.output.find("attempt 1: accepted (received 200000, missing 0, duplicates 0)") !=
-        std::string::npos);
-  r = run({(clone / "run-ingestion.sh").string()}, env, 300s, clone);
-  expect_exit(r, 0);
-  CHECK(r.output.find("ingestion already complete") != std::string::npos);
-  CHECK(r.output.find("already accepted") != std::string::npos);
 }

@@ -1,0 +1,111 @@
+// ./run-ingestion.sh in demo mode from a fresh clone wherever a user may put one: as root below a
+// directory only root can enter, below a path with a space and non-ASCII characters, and as an
+// ordinary user in a home of their own. Each run builds, ingests, submits; a rerun does nothing.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support.hpp"
+
+using namespace testsupport;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::map<std::string, std::string> kDemoEnv = {
+    {"UPSTREAM_BASE_URL", ""}, {"UPSTREAM_API_KEY", ""}, {"DATABASE_URL", ""}};
+
+void clone_to(const fs::path& dest) {
+  expect_exit(
+      run({"/usr/bin/git", "clone", "--quiet", "--local", INGESTD_SOURCE_DIR, dest.string()}, {}),
+      0);
+}
+
+// Runs the demo twice through `prefix` (empty, or runuser for another user) and checks both.
+void demo_twice(const fs::path& clone, const std::vector<std::string>& prefix) {
+  std::vector<std::string> argv = prefix;
+  argv.push_back((clone / "run-ingestion.sh").string());
+  auto r = run(argv, kDemoEnv, 900s, clone);
+  expect_exit(r, 0);
+  CHECK(r.output.find("DEMO") != std::string::npos);
+  CHECK(r.output.find("200,000 of 200,000") != std::string::npos);
+  CHECK(r.output.find("attempt 1: accepted (received 200000, missing 0, duplicates 0)") !=
+        std::string::npos);
+  CHECK(r.output.find("embedded PostgreSQL in ") != std::string::npos);
+  r = run(argv, kDemoEnv, 300s, clone);
+  expect_exit(r, 0);
+  CHECK(r.output.find("ingestion already complete") != std::string::npos);
+  CHECK(r.output.find("already accepted") != std::string::npos);
+}
+
+// A cluster placed outside the checkout is removed with the test.
+void remove_relocated_cluster(const fs::path& clone) {
+  std::ifstream location(clone / ".state" / "pg" / "location");
+  std::string where;
+  if (std::getline(location, where) && where.starts_with("/var/tmp/ingestd-pg/")) {
+    fs::remove_all(where);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("run-ingestion.sh as root below a 0700 directory") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: needs root");
+    return;
+  }
+  TempDir dir;
+  const fs::path closed = dir.path() / "private";
+  fs::create_directory(closed);
+  fs::permissions(closed, fs::perms::owner_all, fs::perm_options::replace);
+  const fs::path clone = closed / "ingestd";
+  clone_to(clone);
+  demo_twice(clone, {});
+  std::ifstream location(clone / ".state" / "pg" / "location");
+  std::string where;
+  CHECK(std::getline(location, where));
+  CHECK(where.starts_with("/var/tmp/ingestd-pg/ingestd-"));
+  // The user's directory keeps its mode.
+  CHECK(fs::status(closed).permissions() == fs::perms::owner_all);
+  remove_relocated_cluster(clone);
+}
+
+TEST_CASE("run-ingestion.sh below a path with a space and non-ASCII characters") {
+  TempDir dir;
+  const fs::path clone = dir.path() / "my projects" / "ingestd-\xc3\xa9t\xc3\xa9 \xe2\x9c\x93";
+  fs::create_directories(clone.parent_path());
+  clone_to(clone);
+  demo_twice(clone, {});
+  remove_relocated_cluster(clone);
+}
+
+TEST_CASE("run-ingestion.sh as an ordinary user in a home of their own") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: creating a user needs root");
+    return;
+  }
+  TempDir dir;
+  const std::string user = "ingestd-e2e-" + std::to_string(::getpid());
+  const fs::path home = dir.path() / "home";
+  const auto added = run({"/usr/sbin/useradd", "--create-home", "--home-dir", home.string(),
+                          "--shell", "/bin/bash", user},
+                         {});
+  if (added.exit_code != 0) {
+    MESSAGE("skipped: useradd failed: " << added.output);
+    return;
+  }
+  struct RemoveUser {
+    std::string name;
+    ~RemoveUser() { run({"/usr/sbin/userdel", "--force", name}, {}); }
+  } remove_user{user};
+  // The temporary directory above the home must let its owner in, as /home does.
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec,
+                  fs::perm_options::replace);
+  const fs::path clone = home / "ingestd";
+  clone_to(clone);
+  expect_exit(run({"/bin/chown", "-R", user + ":", home.string()}, {}), 0);
+  demo_twice(clone, {"/usr/sbin/runuser", "-u", user, "--"});
+  CHECK_FALSE(fs::exists(clone / ".state" / "pg" / "location"));
+}
