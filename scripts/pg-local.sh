@@ -45,7 +45,8 @@ if [ ${#as_user[@]} -gt 0 ]; then
   if [ -s "$dir/location" ]; then
     home=$(cat "$dir/location")
   elif ! { chown postgres: "$dir" && run test -w "$dir" -a -x "$dir"; } 2>/dev/null; then
-    name=$(basename "$(dirname "$(dirname "$dir")")" | tr -c 'A-Za-z0-9_.-' '_' | cut -c1-40)
+    name=$(basename "$(dirname "$(dirname "$dir")")")
+    name=$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.-' '_' | cut -c1-40)
     home="/var/tmp/ingestd-pg/$name-$(printf '%s' "$dir" | md5sum | cut -c1-12)"
     mkdir -p /var/tmp/ingestd-pg
     chmod 755 /var/tmp/ingestd-pg

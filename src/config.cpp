@@ -18,6 +18,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"UPSTREAM_API_KEY", "", "API key sent as X-API-Key; never logged", true},
       {"DATABASE_URL", "", "libpq connection URI or conninfo string", true},
       {"PAGE_LIMIT", "5000", "events per request, 1 to 5000 (the upstream's maximum)"},
+      {"RATE_LIMIT", "",
+       "optional ceiling on upstream requests, N/<duration> such as 10/60s or 5/500ms; never "
+       "exceeded whatever the server's headers say; empty: the headers decide"},
       {"SUBMISSION_URL", "",
        "submission endpoint; default ${UPSTREAM_BASE_URL}/api/v1/submissions"},
       {"SUBMISSION_REPO", "", "value of the github_repo query parameter of the submission"},
@@ -222,6 +225,12 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
     r.fail("DATABASE_URL", "must be a postgresql:// URI or a libpq conninfo string");
   }
   c.page_limit = static_cast<int>(r.integer("PAGE_LIMIT", 1, 5000));
+  if (const std::string& ceiling = r.text("RATE_LIMIT"); !ceiling.empty()) {
+    c.rate_limit = parse_rate_ceiling(ceiling);
+    if (!c.rate_limit) {
+      r.fail("RATE_LIMIT", "must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. 10/60s");
+    }
+  }
   c.submission_url = r.text("SUBMISSION_URL");
   if (!c.submission_url.empty() && !is_http_url(c.submission_url)) {
     r.fail("SUBMISSION_URL", "must be an http:// or https:// URL");
@@ -268,6 +277,20 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
     }
   }
   return c;
+}
+
+std::optional<RateCeiling> parse_rate_ceiling(std::string_view text) {
+  static const std::regex re(R"(^\s*([0-9]{1,9})\s*/\s*([0-9]{1,9}(\.[0-9]{1,3})?)\s*(ms|s|m)\s*$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(text.begin(), text.end(), m, re)) return std::nullopt;
+  const long long limit = std::stoll(m[1].str());
+  const double amount = std::stod(m[2].str());
+  const double unit_ms = m[4] == "ms" ? 1.0 : m[4] == "s" ? 1000.0 : 60'000.0;
+  const auto window = std::chrono::milliseconds(static_cast<long long>(amount * unit_ms));
+  if (limit < 1 || window < std::chrono::milliseconds(1) || window > std::chrono::hours(24)) {
+    return std::nullopt;
+  }
+  return RateCeiling{limit, window};
 }
 
 std::string redact_database_url(std::string_view url) {

@@ -105,8 +105,19 @@ bool is_transient(int status) {
   return status == 0 || status == 408 || (status >= 500 && status <= 599);
 }
 
-bool code_is(const Envelope& env, std::string_view code) {
-  return env.code && *env.code == code;
+// CURSOR_EXPIRED, CursorExpired and cursor-expired are one code in different dialects: compare
+// letters and digits only, case-insensitively, in "code" or in "error".
+bool names(const Envelope& env, std::string_view folded) {
+  const auto fold = [](const std::string& s) {
+    std::string out;
+    for (const char c : s) {
+      if (std::isalnum(static_cast<unsigned char>(c))) {
+        out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+      }
+    }
+    return out;
+  };
+  return (env.code && fold(*env.code) == folded) || (env.error && fold(*env.error) == folded);
 }
 
 }  // namespace
@@ -123,13 +134,39 @@ Outcome classify_events_response(const HttpResult& r) {
   if (is_transient(s)) return {OutcomeKind::retry_backoff, std::move(message)};
   if (s == 429) return {OutcomeKind::rate_limited, std::move(message)};
   if (s == 401 || s == 403) return {OutcomeKind::auth_failed, std::move(message)};
-  if (s == 400 && code_is(env, "CURSOR_EXPIRED")) {
+  // 410 Gone is how other APIs say a cursor expired.
+  if (s == 410 || ((s == 400 || s == 404) && names(env, "CURSOREXPIRED"))) {
     return {OutcomeKind::cursor_expired, std::move(message)};
   }
-  if (s == 400 && code_is(env, "CURSOR_INVALID")) {
+  if ((s == 400 || s == 404) && names(env, "CURSORINVALID")) {
     return {OutcomeKind::cursor_invalid, std::move(message)};
   }
   return {OutcomeKind::fatal, std::move(message)};
+}
+
+std::optional<std::string> find_listed_submission(std::string_view body, std::int64_t id_count) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) return std::nullopt;
+  simdjson::dom::array list;
+  if (root.get_array().get(list) != simdjson::SUCCESS &&
+      root["data"].get_array().get(list) != simdjson::SUCCESS &&
+      root["submissions"].get_array().get(list) != simdjson::SUCCESS &&
+      root.at_pointer("/data/submissions").get_array().get(list) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  for (const simdjson::dom::element item : list) {
+    std::int64_t count = -1;
+    if (item["eventCount"].get_int64().get(count) != simdjson::SUCCESS || count != id_count) {
+      continue;
+    }
+    std::int64_t status = 200;
+    if (simdjson::dom::element s; item["status"].get(s) == simdjson::SUCCESS) {
+      if (s.get_int64().get(status) != simdjson::SUCCESS) continue;
+    }
+    if (status >= 200 && status <= 299) return simdjson::minify(item);
+  }
+  return std::nullopt;
 }
 
 SubmissionOutcome classify_submission_response(const HttpResult& r) {
@@ -138,7 +175,7 @@ SubmissionOutcome classify_submission_response(const HttpResult& r) {
   const int s = r.status;
   if (s >= 200 && s <= 299) return {SubmissionOutcomeKind::accepted, std::move(message)};
   if (is_transient(s)) return {SubmissionOutcomeKind::unknown, std::move(message)};
-  if ((s == 429 || s == 403) && code_is(env, "SUBMISSION_LIMIT_REACHED")) {
+  if ((s == 429 || s == 403) && names(env, "SUBMISSIONLIMITREACHED")) {
     return {SubmissionOutcomeKind::limit_reached, std::move(message)};
   }
   if (s == 401 || s == 403) return {SubmissionOutcomeKind::auth_failed, std::move(message)};

@@ -460,7 +460,9 @@ class EventDecoder {
 
 }  // namespace
 
-PageInfo peek_page_info(const std::string& body) {
+namespace {
+
+PageInfo peek_unchecked(const std::string& body) {
   PageDocument document(body);
   od::object root;
   check(document.doc().get_object().get(root), "the body is not a JSON object");
@@ -497,7 +499,48 @@ PageInfo peek_page_info(const std::string& body) {
     throw PageError("page: meta.returned is " + std::to_string(*info.returned) + " but data has " +
                     std::to_string(info.data_count) + " events");
   }
+  if (info.has_more && !info.next_cursor) {
+    throw_page_error("pagination.hasMore is true but pagination.nextCursor is missing", {});
+  }
   return info;
+}
+
+// For a body peek_unchecked refused: what makes a complete, valid JSON document not an events
+// page, or nullopt when the body is not complete, valid JSON (a transient fault).
+std::optional<std::string> foreign_envelope(const std::string& body, const PageError& error) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) return std::nullopt;
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) return "is not a JSON object";
+  simdjson::dom::array data;
+  if (object["data"].get_array().get(data) != simdjson::SUCCESS) return R"(has no "data" array)";
+  simdjson::dom::object pagination;
+  if (object["pagination"].get_object().get(pagination) != simdjson::SUCCESS) {
+    return R"(has no "pagination" object)";
+  }
+  bool has_more = false;
+  if (pagination["hasMore"].get_bool().get(has_more) != simdjson::SUCCESS) {
+    return R"(has no boolean "pagination.hasMore")";
+  }
+  std::string_view cursor;
+  if (has_more && pagination["nextCursor"].get_string().get(cursor) != simdjson::SUCCESS) {
+    return R"(says "hasMore": true but has no "pagination.nextCursor" string)";
+  }
+  std::string what = error.what();
+  if (what.starts_with("page: ")) what.erase(0, 6);
+  return "is not an events page: " + what;
+}
+
+}  // namespace
+
+PageInfo peek_page_info(const std::string& body) {
+  try {
+    return peek_unchecked(body);
+  } catch (const PageError& e) {
+    if (auto foreign = foreign_envelope(body, e)) throw ContractError(*foreign);
+    throw;
+  }
 }
 
 DecodedPage decode_page(const std::string& body) {

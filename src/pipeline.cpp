@@ -61,17 +61,53 @@ class FailureLatch {
   std::exception_ptr error_;
 };
 
+RateLimiter::Options limiter_options(const Config& config) {
+  RateLimiter::Options options;
+  if (config.rate_limit) {
+    options.ceiling = RateLimiter::Ceiling{
+        config.rate_limit->limit,
+        std::chrono::duration_cast<RateLimiter::Duration>(config.rate_limit->window)};
+  }
+  return options;
+}
+
+// The limiter reasons in steady time; what survives a restart must be wall-clock instants.
+class WallClock {
+ public:
+  std::int64_t to_epoch_ms(SteadyClock::time_point t) const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch() + offset_)
+        .count();
+  }
+  SteadyClock::time_point from_epoch_ms(std::int64_t ms) const {
+    return SteadyClock::time_point(std::chrono::duration_cast<SteadyClock::duration>(
+        std::chrono::milliseconds(ms) - offset_));
+  }
+
+ private:
+  std::chrono::nanoseconds offset_ = std::chrono::system_clock::now().time_since_epoch() -
+                                     SteadyClock::now().time_since_epoch();
+};
+
+// How many complete JSON answers that are not the contract's page end the run.
+constexpr int kMaxForeignEnvelopes = 3;
+// A request is recorded this far ahead of the instant it is planned for, so that the record
+// never precedes the real send even when the save itself takes a moment.
+constexpr auto kRecordLead = std::chrono::milliseconds(20);
+
 class Fetcher {
  public:
   Fetcher(const Config& config, Metrics& metrics, std::optional<std::string> cursor,
-          std::int64_t pages_done)
+          std::int64_t pages_done, std::unique_ptr<Store> rate_store)
       : config_(config),
         metrics_(metrics),
         http_({config.api_key, config.http_timeout, config.http_connect_timeout, config.http_gzip}),
-        limiter_(RateLimiter::Options{}),
+        limiter_(limiter_options(config)),
         backoff_(BackoffPolicy{.max_attempts = config.retry_max_attempts}, std::random_device{}()),
         cursor_(std::move(cursor)),
-        page_number_(pages_done) {}
+        page_number_(pages_done),
+        rate_store_(std::move(rate_store)) {
+    restore_rate_state();
+  }
 
   void run(BoundedQueue<FetchedPage>& out, std::stop_token stop) {
     recover_expired_cursor_at_start();
@@ -86,14 +122,16 @@ class Fetcher {
         if (!sleep_until(permit, stop)) return;
       }
       const std::string url = page_url();
+      record_send(SteadyClock::now(), stop);
       const auto sent = SteadyClock::now();
       limiter_.on_send(sent);
       http_.get(url, result, stop);
       if (stop.stop_requested()) return;
       const auto received = SteadyClock::now();
       metrics_.count_status(result.status);
-      limiter_.on_response(sent, received, result.status, parse_rate_limit_headers(result.headers));
-      metrics_.rate_limit = limiter_.limit();
+      limiter_.on_response(sent, received, result.status,
+                           parse_rate_limit(result, std::chrono::system_clock::now()));
+      metrics_.rate_limit = limiter_.limit().value_or(0);
       metrics_.rate_window_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
 
@@ -102,17 +140,22 @@ class Fetcher {
       if (outcome.kind == OutcomeKind::ok) {
         try {
           info = peek_page_info(result.body);
+          foreign_envelopes_ = 0;
         } catch (const PageError& e) {
           outcome = {OutcomeKind::retry_backoff, std::string("incomplete page: ") + e.what()};
+        } catch (const ContractError& e) {
+          // A well-formed answer that is not the contract's page will not change by retrying;
+          // a few tries only rule out a passing glitch of a proxy in between.
+          const std::string what = "upstream: the response of " + config_.events_url() + " " +
+                                   e.what() + "; does UPSTREAM_BASE_URL point at the events API?";
+          if (++foreign_envelopes_ >= kMaxForeignEnvelopes) throw FatalError(what);
+          outcome = {OutcomeKind::retry_backoff, what};
         }
       }
       if (outcome.kind != OutcomeKind::rate_limited) consecutive_refusals = 0;
       switch (outcome.kind) {
         case OutcomeKind::ok: {
           backoff_.reset();
-          if (info->has_more && !info->next_cursor) {
-            throw TemporaryError("upstream: page says hasMore but carries no nextCursor");
-          }
           metrics_.pages_fetched++;
           metrics_.bytes_fetched += static_cast<std::int64_t>(result.body.size());
           if (info->total) metrics_.upstream_total = *info->total;
@@ -149,6 +192,44 @@ class Fetcher {
   }
 
  private:
+  void restore_rate_state() {
+    const auto saved = rate_store_->load_rate_state(config_.stream);
+    if (!saved) return;
+    RateLimiter::Snapshot snapshot;
+    snapshot.limit = saved->limit;
+    snapshot.window = std::chrono::milliseconds(saved->window_ms);
+    for (const std::int64_t ms : saved->sent_at_ms) snapshot.sent.push_back(wall_.from_epoch_ms(ms));
+    limiter_.restore(snapshot);
+    spdlog::info("rate limit: {} earlier requests may still count upstream (limit {}, window {} ms)",
+                 snapshot.sent.size(),
+                 snapshot.limit ? std::to_string(*snapshot.limit) : std::string("unknown"),
+                 saved->window_ms);
+  }
+
+  // The request about to leave is saved with those still in the window before it goes, so a
+  // process that restarts after a crash knows what the server's log holds.
+  void record_send(SteadyClock::time_point at, std::stop_token stop) {
+    const RateLimiter::Snapshot snapshot = limiter_.snapshot(at);
+    RateLimitState state;
+    state.limit = snapshot.limit;
+    state.window_ms = std::max<std::int64_t>(
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(snapshot.window).count());
+    for (const auto t : snapshot.sent) state.sent_at_ms.push_back(wall_.to_epoch_ms(t));
+    state.sent_at_ms.push_back(wall_.to_epoch_ms(at + kRecordLead));
+    try {
+      if (!rate_store_) {
+        rate_store_ = Store::connect(config_.database_url, std::chrono::seconds(1), stop);
+      }
+      rate_store_->save_rate_state(config_.stream, state);
+      rate_record_failing_ = false;
+    } catch (const DatabaseError& e) {
+      // Pacing goes on from memory; only a crash in this state could cost a 429.
+      if (!rate_record_failing_) spdlog::warn("rate limit: send times not saved: {}", e.what());
+      rate_record_failing_ = true;
+      if (rate_store_ && !rate_store_->connection_ok()) rate_store_.reset();
+    }
+  }
+
   std::string page_url() const {
     std::string url = config_.events_url() + "?limit=" + std::to_string(config_.page_limit);
     if (cursor_) url += "&cursor=" + http_.escape(*cursor_);
@@ -206,6 +287,10 @@ class Fetcher {
   std::int64_t page_number_;
   std::int64_t cursor_ttl_s_ = 115;
   bool reissued_ = false;
+  int foreign_envelopes_ = 0;
+  std::unique_ptr<Store> rate_store_;
+  WallClock wall_;
+  bool rate_record_failing_ = false;
 };
 
 void decode_stage(BoundedQueue<FetchedPage>& in, BoundedQueue<DecodedBatch>& out, Metrics& metrics,
@@ -322,7 +407,9 @@ PipelineResult Pipeline::run(std::stop_token stop, const std::function<void()>& 
   };
 
   bool completed = false;
-  Fetcher fetcher(config_, metrics_, start.next_cursor, start.pages);
+  // The fetcher has a connection of its own: its small writes never wait behind a page commit.
+  Fetcher fetcher(config_, metrics_, start.next_cursor, start.pages,
+                  Store::connect(config_.database_url, config_.db_connect_timeout, stop));
   Writer writer(config_, store_, metrics_);
   {
     std::jthread fetch_thread(

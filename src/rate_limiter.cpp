@@ -4,17 +4,26 @@
 #include <cctype>
 #include <string_view>
 
+#include <simdjson.h>
+
+#include "ingestd/timestamp.hpp"
+
 namespace ingestd {
 
 namespace {
 
 using std::chrono::seconds;
 
-// Relative seconds beyond a day are not relative seconds: an epoch timestamp in a Reset header
-// would otherwise stall ingestion for decades.
+// A wait beyond a day is not a wait this daemon should honour silently: such a value is taken
+// as unusable.
 constexpr std::int64_t kMaxSeconds = 86'400;
 constexpr std::int64_t kMaxLimit = 1'000'000'000;
-constexpr std::size_t kMaxDigits = 12;
+constexpr std::size_t kMaxDigits = 16;
+// Reset values this large are epoch instants: 10^9 s is in 2001, 10^12 ms too.
+constexpr std::int64_t kEpochSeconds = 1'000'000'000;
+constexpr std::int64_t kEpochMillis = 1'000'000'000'000;
+// Rate-limit bodies are tiny; anything larger is not worth a parse.
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -34,19 +43,19 @@ std::int64_t to_int(std::string_view digits) {
 }
 
 // A plain non-negative integer, nothing else: no sign, exponent or fraction.
-std::optional<std::int64_t> parse_count(std::optional<std::string_view> raw, std::int64_t min) {
+std::optional<std::int64_t> parse_count(std::optional<std::string_view> raw) {
   if (!raw) return std::nullopt;
   const std::string_view s = trim(*raw);
   if (!all_digits(s)) return std::nullopt;
   const std::int64_t v = to_int(s);
-  if (v < min || v > kMaxLimit) return std::nullopt;
+  if (v > kMaxLimit) return std::nullopt;
   return v;
 }
 
-// Delta-seconds, possibly with a fraction, which rounds up so that waiting it is never too short.
-std::optional<std::int64_t> parse_seconds(std::optional<std::string_view> raw) {
-  if (!raw) return std::nullopt;
-  const std::string_view s = trim(*raw);
+// A non-negative number, possibly with a fraction, which rounds up so that waiting it is never
+// too short.
+std::optional<std::int64_t> parse_number_up(std::string_view s) {
+  s = trim(s);
   const std::size_t dot = s.find('.');
   const std::string_view whole = s.substr(0, dot);
   if (!all_digits(whole)) return std::nullopt;
@@ -56,8 +65,38 @@ std::optional<std::int64_t> parse_seconds(std::optional<std::string_view> raw) {
     if (!all_digits(frac)) return std::nullopt;
     if (frac.find_first_not_of('0') != std::string_view::npos) ++v;
   }
-  if (v > kMaxSeconds) return std::nullopt;
   return v;
+}
+
+std::optional<std::int64_t> bounded_wait(std::int64_t seconds) {
+  if (seconds > kMaxSeconds) return std::nullopt;
+  return std::max<std::int64_t>(seconds, 0);
+}
+
+// Seconds until the instant a Reset value names: relative, or epoch seconds or milliseconds.
+std::optional<std::int64_t> reset_to_wait(std::int64_t value, std::int64_t reference_ms) {
+  if (value >= kEpochMillis) return bounded_wait((value - reference_ms + 999) / 1000);
+  if (value >= kEpochSeconds) return bounded_wait(value - reference_ms / 1000);
+  return bounded_wait(value);
+}
+
+std::optional<std::int64_t> parse_reset(std::optional<std::string_view> raw,
+                                        std::int64_t reference_ms) {
+  if (!raw) return std::nullopt;
+  const auto v = parse_number_up(*raw);
+  if (!v) return std::nullopt;
+  return reset_to_wait(*v, reference_ms);
+}
+
+// Delta-seconds or an HTTP-date.
+std::optional<std::int64_t> parse_retry_after(std::optional<std::string_view> raw,
+                                              std::int64_t reference_ms) {
+  if (!raw) return std::nullopt;
+  if (const auto v = parse_number_up(*raw)) return bounded_wait(*v);
+  if (const auto at = parse_http_date(trim(*raw))) {
+    return bounded_wait((*at * 1000 - reference_ms + 999) / 1000);
+  }
+  return std::nullopt;
 }
 
 bool served_from_cache(const HttpHeaders& headers) {
@@ -69,22 +108,99 @@ bool served_from_cache(const HttpHeaders& headers) {
          std::tolower(static_cast<unsigned char>(v[2])) == 't';
 }
 
+std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// A whole non-negative JSON number of the object, fractions rounded up.
+std::optional<std::int64_t> body_number(simdjson::ondemand::object& obj, std::string_view key) {
+  simdjson::ondemand::value value;
+  if (obj.find_field_unordered(key).get(value) != simdjson::SUCCESS) return std::nullopt;
+  std::string_view token = value.raw_json_token();
+  if (const auto v = parse_number_up(token); v && *v <= kMaxLimit) return v;
+  return std::nullopt;
+}
+
+struct BodyFields {
+  std::optional<std::int64_t> retry_after, limit, remaining, reset;
+};
+
+BodyFields parse_body(std::string_view body) {
+  BodyFields f;
+  const std::string_view t = trim(body);
+  if (t.empty() || t.front() != '{' || t.size() > kMaxBodyBytes) return f;
+  const simdjson::padded_string padded(t);
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object root;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(root) != simdjson::SUCCESS) {
+    return f;
+  }
+  f.retry_after = body_number(root, "retryAfter");
+  simdjson::ondemand::object rate;
+  if (root.find_field_unordered("rateLimit").get_object().get(rate) == simdjson::SUCCESS) {
+    f.limit = body_number(rate, "limit");
+    f.remaining = body_number(rate, "remaining");
+    f.reset = body_number(rate, "reset");
+    if (!f.retry_after) f.retry_after = body_number(rate, "retryAfter");
+  }
+  return f;
+}
+
+// Limit and Remaining describe one budget: without a usable Limit, or with more remaining than
+// the limit, neither is something to pace by.
+void drop_inconsistent(RateLimitHeaders& h, bool limit_sent) {
+  if (h.limit && *h.limit == 0) h.limit.reset();
+  if ((limit_sent && !h.limit) || (h.limit && h.remaining && *h.remaining > *h.limit)) {
+    h.limit.reset();
+    h.remaining.reset();
+  }
+}
+
 }  // namespace
 
-RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers) {
+RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers,
+                                          std::chrono::system_clock::time_point now) {
   if (served_from_cache(headers)) return {};
+  std::int64_t reference_ms = epoch_ms(now);
+  if (const auto date = headers.get("Date")) {
+    if (const auto at = parse_http_date(trim(*date))) reference_ms = *at * 1000;
+  }
   RateLimitHeaders h;
-  h.limit = parse_count(headers.get("X-RateLimit-Limit"), 1);
-  h.remaining = parse_count(headers.get("X-RateLimit-Remaining"), 0);
-  h.reset_s = parse_seconds(headers.get("X-RateLimit-Reset"));
-  h.retry_after_s = parse_seconds(headers.get("Retry-After"));
+  const auto limit_header = headers.get("X-RateLimit-Limit");
+  h.limit = parse_count(limit_header);
+  h.remaining = parse_count(headers.get("X-RateLimit-Remaining"));
+  h.reset_s = parse_reset(headers.get("X-RateLimit-Reset"), reference_ms);
+  h.retry_after_s = parse_retry_after(headers.get("Retry-After"), reference_ms);
+  drop_inconsistent(h, limit_header.has_value());
+  return h;
+}
+
+RateLimitHeaders parse_rate_limit(const HttpResult& response,
+                                  std::chrono::system_clock::time_point now) {
+  RateLimitHeaders h = parse_rate_limit_headers(response.headers, now);
+  if (response.status != 429 || (h.retry_after_s && h.limit && h.remaining && h.reset_s)) return h;
+  const BodyFields body = parse_body(response.body);
+  const std::int64_t reference_ms = epoch_ms(now);
+  if (!h.retry_after_s && body.retry_after) h.retry_after_s = bounded_wait(*body.retry_after);
+  if (!h.reset_s && body.reset) h.reset_s = reset_to_wait(*body.reset, reference_ms);
+  if (!h.limit && !h.remaining && body.limit) {
+    h.limit = body.limit;
+    h.remaining = body.remaining;
+    drop_inconsistent(h, true);
+  }
   return h;
 }
 
 RateLimiter::RateLimiter(Options options)
     : options_(options),
-      limit_(std::max<std::int64_t>(options.initial_limit, 1)),
       window_hi_(std::max(options.initial_window, Duration(std::chrono::milliseconds(1)))) {}
+
+std::optional<std::int64_t> RateLimiter::limit() const {
+  if (!limit_known_) return std::nullopt;
+  return limit_;
+}
 
 RateLimiter::Duration RateLimiter::margin() const {
   return options_.margin +
@@ -94,6 +210,13 @@ RateLimiter::Duration RateLimiter::margin() const {
 RateLimiter::TimePoint RateLimiter::next_send_time(TimePoint now) const {
   if (probing_ && !in_flight_.empty()) return TimePoint::max();
   TimePoint t = std::max(now, floor_);
+  if (options_.ceiling) {
+    const auto n = static_cast<std::size_t>(options_.ceiling->limit);
+    if (ceiling_log_.size() >= n) {
+      t = std::max(t, ceiling_log_[ceiling_log_.size() - n] + options_.ceiling->window + margin());
+    }
+  }
+  if (grant_ > 0 || !limit_known_) return t;
   const auto n = static_cast<std::size_t>(limit_);
   if (log_.size() >= n) t = std::max(t, log_[log_.size() - n].at + window_hi_ + margin());
   return t;
@@ -113,6 +236,8 @@ void RateLimiter::insert_entry(Entry entry) {
 void RateLimiter::on_send(TimePoint sent_at) {
   insert_entry({sent_at, false, false});
   in_flight_.push_back(sent_at);
+  if (grant_ > 0) --grant_;
+  if (options_.ceiling) ceiling_log_.push_back(sent_at);
   prune(sent_at);
 }
 
@@ -153,13 +278,23 @@ void RateLimiter::on_response(TimePoint sent_at, TimePoint received_at, int http
   }
   // No response: the server may have logged the request, so its entry stays, unconfirmed.
   if (http_status == 0) return;
-  if (headers.limit) limit_ = *headers.limit;
+  if (headers.limit) {
+    limit_ = *headers.limit;
+    limit_known_ = true;
+  }
   // A page was served, so the server logged the request even when its headers are unusable;
   // later responses can then use its send time as evidence.
   if (http_status == 200) confirm(sent_at);
+  if (http_status != 429 && headers.remaining && sent_at >= grant_for_) {
+    // Remaining was counted when this request arrived; requests sent since then spend it.
+    const auto later = std::count_if(in_flight_.begin(), in_flight_.end(),
+                                     [&](TimePoint t) { return t > sent_at; });
+    grant_ = std::max<std::int64_t>(0, *headers.remaining - later);
+    grant_for_ = sent_at;
+  }
   if (http_status == 429) {
     on_refused(sent_at, received_at, headers);
-  } else if (headers.remaining && *headers.remaining < limit_) {
+  } else if (limit_known_ && headers.remaining && *headers.remaining < limit_) {
     // Remaining == 0 only says the log is full: the count may be larger still.
     const std::int64_t count = limit_ - *headers.remaining;
     const bool exact = *headers.remaining > 0;
@@ -262,13 +397,17 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
                              const RateLimitHeaders& headers) {
   confirm(sent_at);
   probing_ = false;
+  grant_ = 0;
   const std::optional<std::int64_t> wait =
       headers.retry_after_s ? headers.retry_after_s : headers.reset_s;
   const Duration until_free = wait ? Duration(seconds(*wait)) : window_hi_;
+  if (!limit_known_) learn_from_refusal(sent_at, received_at, wait);
   floor_ = std::max(floor_, received_at + until_free + margin());
+  burst_start_ = floor_;
 
   // The server already held `limit` requests: if ours reach further back than the window we
   // assumed, the window is longer.
+  if (!limit_known_) return;
   const std::vector<Entry> entries = entries_up_to(sent_at);
   const auto n = static_cast<std::size_t>(limit_);
   bool own = entries.size() > n;
@@ -282,14 +421,69 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
   if (wait) free_oldest_unknown(sent_at, received_at + seconds(*wait));
 }
 
+void RateLimiter::learn_from_refusal(TimePoint sent_at, TimePoint received_at,
+                                     std::optional<std::int64_t> wait_s) {
+  // Every request since the last refusal's wait was accepted, so together they filled the
+  // server's log: that many is the limit. The oldest of them is the one whose slot frees when
+  // the wait ends, which measures the window.
+  const auto first = std::find_if(log_.begin(), log_.end(), [&](const Entry& e) {
+    return e.at >= burst_start_ && e.at < sent_at;
+  });
+  const auto accepted = std::count_if(first, log_.end(), [&](const Entry& e) {
+    return e.at < sent_at;
+  });
+  // Refused at once: someone else spent the budget, and there is nothing to learn from.
+  if (accepted == 0) return;
+  limit_ = accepted;
+  limit_known_ = true;
+  if (wait_s) {
+    window_lo_ = Duration(0);
+    window_hi_ = std::max<Duration>(received_at + seconds(*wait_s) - first->at,
+                                    std::chrono::milliseconds(1));
+  }
+}
+
 void RateLimiter::prune(TimePoint now) {
+  if (options_.ceiling) {
+    while (!ceiling_log_.empty() &&
+           ceiling_log_.front() < now - options_.ceiling->window - margin()) {
+      ceiling_log_.pop_front();
+    }
+  }
   // Entries well past the window still prove a longer window if the server turns out to hold
-  // them; beyond that they only cost memory.
+  // them; beyond that they only cost memory. Until a limit is known, every request may be one
+  // that a first 429 will have to count.
   const TimePoint keep_after = now - 2 * window_hi_ - margin() - seconds(1);
-  const auto max_size = static_cast<std::size_t>(4 * limit_ + 16);
+  const auto max_size = static_cast<std::size_t>(limit_known_ ? 4 * limit_ + 16 : 100'000);
   while (!log_.empty() && (log_.front().at < keep_after || log_.size() > max_size)) {
     log_.pop_front();
   }
+}
+
+RateLimiter::Snapshot RateLimiter::snapshot(TimePoint now) const {
+  Snapshot s;
+  s.limit = limit();
+  s.window = window_hi_;
+  Duration reach = window_hi_;
+  if (options_.ceiling) reach = std::max(reach, options_.ceiling->window);
+  const TimePoint oldest = now - reach - margin();
+  for (const Entry& e : log_) {
+    if (e.at > oldest) s.sent.push_back(e.at);
+  }
+  return s;
+}
+
+void RateLimiter::restore(const Snapshot& snapshot) {
+  if (snapshot.limit && *snapshot.limit > 0) {
+    limit_ = *snapshot.limit;
+    limit_known_ = true;
+  }
+  if (snapshot.window > Duration(0)) window_hi_ = snapshot.window;
+  for (const TimePoint at : snapshot.sent) {
+    insert_entry({at, false, false});
+    if (options_.ceiling) ceiling_log_.push_back(at);
+  }
+  std::sort(ceiling_log_.begin(), ceiling_log_.end());
 }
 
 }  // namespace ingestd

@@ -280,6 +280,51 @@ Checkpoint Store::load_checkpoint(const std::string& stream) {
   }
 }
 
+std::optional<RateLimitState> Store::load_rate_state(const std::string& stream) {
+  try {
+    RateLimitState state;
+    int limit = 0;
+    long long window_ms = 0;
+    std::string sent;
+    soci::indicator limit_ind = soci::i_null;
+    sql_ << "SELECT request_limit, window_ms, array_to_string(sent_at_ms, ',') FROM "
+            "rate_limit_state WHERE stream = :s",
+        soci::use(stream), soci::into(limit, limit_ind), soci::into(window_ms), soci::into(sent);
+    if (!sql_.got_data()) return std::nullopt;
+    if (limit_ind == soci::i_ok) state.limit = limit;
+    state.window_ms = window_ms;
+    for (std::size_t at = 0; at < sent.size();) {
+      const std::size_t comma = std::min(sent.find(',', at), sent.size());
+      state.sent_at_ms.push_back(std::stoll(sent.substr(at, comma - at)));
+      at = comma + 1;
+    }
+    return state;
+  } catch (const soci::soci_error& e) {
+    throw DatabaseError(std::string("database: reading the rate-limit state: ") + e.what());
+  }
+}
+
+void Store::save_rate_state(const std::string& stream, const RateLimitState& state) {
+  std::string sent = "{";
+  for (const std::int64_t ms : state.sent_at_ms) {
+    if (sent.size() > 1) sent += ',';
+    sent += std::to_string(ms);
+  }
+  sent += '}';
+  int limit = static_cast<int>(state.limit.value_or(0));
+  soci::indicator limit_ind = state.limit ? soci::i_ok : soci::i_null;
+  long long window_ms = state.window_ms;
+  try {
+    sql_ << "INSERT INTO rate_limit_state (stream, request_limit, window_ms, sent_at_ms) "
+            "VALUES (:s, :l, :w, CAST(:t AS bigint[])) ON CONFLICT (stream) DO UPDATE SET "
+            "request_limit = excluded.request_limit, window_ms = excluded.window_ms, "
+            "sent_at_ms = excluded.sent_at_ms, updated_at = now()",
+        soci::use(stream), soci::use(limit, limit_ind), soci::use(window_ms), soci::use(sent);
+  } catch (const soci::soci_error& e) {
+    throw DatabaseError(std::string("database: saving the rate-limit state: ") + e.what());
+  }
+}
+
 std::int64_t Store::insert_quarantine(const std::string& stream, const PageCommit& commit,
                                       const DecodedPage& page) {
   std::int64_t inserted = 0;

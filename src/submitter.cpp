@@ -67,6 +67,36 @@ void check_preconditions(const Config& config, Store& store, const SubmitOptions
   }
 }
 
+// An attempt whose outcome is unknown (the process died, or no answer came) may have been
+// accepted. Where the endpoint lists earlier submissions, one with this run's ID count settles
+// it, and the attempt is recorded as accepted instead of spending another.
+std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& store,
+                                                  HttpClient& http, std::int64_t ids,
+                                                  const std::vector<SubmissionRecord>& ledger,
+                                                  std::stop_token stop) {
+  const auto unknown = std::find_if(ledger.rbegin(), ledger.rend(), [](const SubmissionRecord& r) {
+    return r.outcome == "unknown";
+  });
+  if (unknown == ledger.rend()) return std::nullopt;
+  HttpResult listing;
+  http.get(config.submission_url, listing, stop);
+  if (listing.status != 200) {
+    spdlog::info("submission: the endpoint lists no earlier submissions ({}); attempt {} stays "
+                 "unknown",
+                 error_summary(listing), unknown->attempt);
+    return std::nullopt;
+  }
+  const auto listed = find_listed_submission(listing.body, ids);
+  if (!listed) return std::nullopt;
+  SubmissionRecord accepted = *unknown;
+  accepted.outcome = "accepted";
+  accepted.response = "reconciled from the endpoint's list of submissions: " + *listed;
+  store.finish_submission(accepted.attempt, ids, 200, accepted.outcome, *accepted.response);
+  spdlog::info("submission: attempt {} was accepted by the upstream ({} IDs); nothing sent",
+               accepted.attempt, ids);
+  return accepted;
+}
+
 }  // namespace
 
 SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options,
@@ -105,13 +135,19 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
                   std::random_device{}());
   for (;;) {
     const auto ledger = store.submissions();
-    if (auto ok = std::find_if(ledger.begin(), ledger.end(),
-                               [](const SubmissionRecord& r) { return r.outcome == "accepted"; });
-        ok != ledger.end()) {
+    auto ok = std::find_if(ledger.begin(), ledger.end(),
+                           [](const SubmissionRecord& r) { return r.outcome == "accepted"; });
+    if (ok != ledger.end()) {
       spdlog::info("submission: attempt {} was already accepted; nothing sent", ok->attempt);
       report.result = SubmitReport::Result::already_accepted;
       report.attempt = ok->attempt;
       report.response = ok->response.value_or("");
+      return report;
+    }
+    if (auto accepted = reconcile_unknown(config, store, http, stored, ledger, stop)) {
+      report.result = SubmitReport::Result::already_accepted;
+      report.attempt = accepted->attempt;
+      report.response = accepted->response.value_or("");
       return report;
     }
     const int used = static_cast<int>(ledger.size());

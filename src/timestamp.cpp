@@ -253,6 +253,28 @@ TimestampResult parse_timestamp_string(std::string_view s) {
   return parse_iso8601(s);
 }
 
+std::optional<std::int64_t> parse_http_date(std::string_view s) {
+  // "Sun, 06 Nov 1994 08:49:37 GMT": fixed positions.
+  constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT" ||
+      !digits_at(s, 5, 2) || !digits_at(s, 12, 4) || !digits_at(s, 17, 2) ||
+      !digits_at(s, 20, 2) || !digits_at(s, 23, 2)) {
+    return std::nullopt;
+  }
+  const std::size_t month_at = kMonths.find(s.substr(8, 3));
+  if (month_at == std::string_view::npos || month_at % 3 != 0) return std::nullopt;
+  const auto month = static_cast<unsigned>(month_at / 3 + 1);
+  const std::int64_t year = two_digits(s, 12) * 100 + two_digits(s, 14);
+  const unsigned day = two_digits(s, 5);
+  const unsigned hour = two_digits(s, 17), minute = two_digits(s, 20), second = two_digits(s, 23);
+  if (year < 1970 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 ||
+      second > 60) {
+    return std::nullopt;
+  }
+  return days_from_civil(year, month, day) * kSecondsPerDay + hour * 3600 + minute * 60 + second;
+}
+
 char* format_timestamptz(std::int64_t micros, char* out) {
   std::int64_t days = micros / (kSecondsPerDay * kMicrosPerSecond);
   std::int64_t in_day = micros % (kSecondsPerDay * kMicrosPerSecond);

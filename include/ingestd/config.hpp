@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +12,12 @@ namespace ingestd {
 
 enum class CursorRecovery { reissue, restart };
 enum class Command { run, migrate, submit, status };
+
+// At most `limit` requests in any `window`.
+struct RateCeiling {
+  std::int64_t limit = 0;
+  std::chrono::milliseconds window{0};
+};
 
 struct Config {
   std::string upstream_base_url;  // normalised: no trailing slash, no trailing /api/v1
@@ -32,6 +40,7 @@ struct Config {
   std::chrono::milliseconds db_connect_timeout{60'000};
   int queue_pages = 4;
   std::chrono::milliseconds progress_interval{5'000};
+  std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide
 
   std::string events_url() const { return upstream_base_url + "/api/v1/events"; }
 };
@@ -60,6 +69,9 @@ std::map<std::string, std::string> parse_dotenv(std::string_view text, std::stri
 // Merges the layers, validates every value and the combination the command needs.
 // Throws ConfigError with one line naming the key and its origin.
 Config resolve_config(const std::vector<ConfigLayer>& layers, Command command);
+
+// Parses "N/<duration>" such as 10/60s, 100/1s, 5/500ms or 10/1m; nullopt when malformed.
+std::optional<RateCeiling> parse_rate_ceiling(std::string_view text);
 
 // For log lines: the password of a libpq URI or conninfo string becomes ***.
 std::string redact_database_url(std::string_view url);

@@ -1,6 +1,9 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "ingestd/http_types.hpp"
 
@@ -38,6 +41,12 @@ struct SubmissionOutcome {
 // A submission response. `unknown` means the upstream may have counted the attempt (no answer
 // after bytes were sent, 5xx, 408), so it must count against the submission cap.
 SubmissionOutcome classify_submission_response(const HttpResult& r);
+
+// Reads the endpoint's list of earlier submissions (GET on the submission URL): a JSON array,
+// at the top or under "data" or "submissions" (also data.submissions), of objects with an
+// "eventCount". Returns the JSON text of one that counted `id_count` IDs and did not fail (no
+// "status", or a 2xx one), or nullopt when there is none or the body is not such a list.
+std::optional<std::string> find_listed_submission(std::string_view body, std::int64_t id_count);
 
 // One line for logs and error messages, at most 200 bytes and free of control characters, e.g.
 // "HTTP 503: Service Unavailable (SERVICE_UNAVAILABLE)", "HTTP 502: HTML error page", or the

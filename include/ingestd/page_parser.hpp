@@ -16,6 +16,14 @@ class PageError : public std::runtime_error {
   using runtime_error::runtime_error;
 };
 
+// The body is complete, valid JSON but not an events page of the contract (no "data" array, no
+// "pagination" object, ...): no retry can fix it. The message names what is missing, e.g.
+// `has no "pagination" object`.
+class ContractError : public std::runtime_error {
+ public:
+  using runtime_error::runtime_error;
+};
+
 struct PageInfo {
   bool has_more = false;
   std::optional<std::string> next_cursor;  // nullopt for null or missing
@@ -32,7 +40,8 @@ struct PageInfo {
 // "hasMore". Event contents are skipped structurally, not decoded, so this stays cheap on the
 // fetch path; decode_page checks them. Throws PageError when the body is truncated, is not
 // JSON, misses those members, has trailing content, or when meta.returned differs from the
-// number of events.
+// number of events, or when hasMore is true without a nextCursor. Throws ContractError instead
+// when the body is complete, valid JSON that is not such a page.
 //
 // Both functions parse in place when `body` has simdjson::SIMDJSON_PADDING bytes of spare
 // capacity, and copy it otherwise.

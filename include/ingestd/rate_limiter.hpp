@@ -10,17 +10,28 @@
 
 namespace ingestd {
 
-// Rate-limit fields of one response. Each is nullopt when absent or unusable (not a plain
-// non-negative number, or out of range), so callers fall back field by field.
+// Rate-limit fields of one response. Each is nullopt when absent or unusable, so callers fall
+// back field by field; all of them nullopt means the server said nothing about a limit.
 struct RateLimitHeaders {
   std::optional<std::int64_t> limit, remaining, reset_s, retry_after_s;
 };
 
-// Reads X-RateLimit-Limit/-Remaining/-Reset and Retry-After (delta-seconds; a fractional value is
-// rounded up, an HTTP-date is unusable without a wall clock). A response served from the
-// upstream's cache (X-Cache: HIT) did not spend budget and may replay stale headers, so it
-// yields no fields at all.
-RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers);
+// Reads X-RateLimit-Limit/-Remaining/-Reset and Retry-After.
+//  - Limit and Remaining are plain non-negative integers. A Limit of 0 or garbage, or a
+//    Remaining above the Limit, describes no limit this client can pace by: both are dropped.
+//  - Reset is decided per response: seconds until a slot frees (the contract), or an epoch
+//    instant in seconds (>= 10^9) or milliseconds (>= 10^12), measured against the response's
+//    Date header when it has one and against `now` otherwise. A fraction rounds up.
+//  - Retry-After is delta-seconds or an HTTP-date.
+// A response served from the upstream's cache (X-Cache: HIT) did not spend budget and may
+// replay stale headers, so it yields no fields at all.
+RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers,
+                                          std::chrono::system_clock::time_point now);
+
+// The headers of a response and, for a 429 whose headers leave a field unsaid, its JSON body:
+// "retryAfter" at the top or in "rateLimit", and rateLimit.limit / remaining / reset.
+RateLimitHeaders parse_rate_limit(const HttpResult& response,
+                                  std::chrono::system_clock::time_point now);
 
 // Decides when the next request may leave so that none is refused and none waits longer than
 // needed. The upstream keeps a sliding log of the last `window` of request ARRIVALS, refused
@@ -46,6 +57,14 @@ RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers);
 //  - A 429 waits the full Retry-After plus margin from its receive time; the refused request
 //    stays in the log because the server counts it too.
 //  - Until a response has revealed the server's count, one request at a time (a probe).
+// The server's word comes first:
+//  - Remaining > 0 in the latest response lets that many requests go at once; the window model
+//    schedules only what follows once it reaches 0.
+//  - Until the server names a limit, none is assumed: requests go back to back. A 429 then
+//    teaches one: the requests accepted since the last refusal fill the server's log, so their
+//    number is the limit, and the oldest of them frees its slot when the 429's wait ends, which
+//    gives the window. From then on requests are paced as for a limited upstream.
+//  - An optional ceiling (RATE_LIMIT) is never exceeded, whatever the server says.
 // Reset is taken as computed when the request arrived, before a slow page is built.
 // Margin per request is margin + margin_fraction * window: it absorbs one-way delay jitter.
 class RateLimiter {
@@ -54,11 +73,24 @@ class RateLimiter {
   using TimePoint = Clock::time_point;
   using Duration = Clock::duration;
 
+  struct Ceiling {
+    std::int64_t limit;
+    Duration window;
+  };
+
   struct Options {
-    std::int64_t initial_limit = 10;
+    // The window assumed for a 429 that says nothing of its wait, until one is learned.
     Duration initial_window = std::chrono::seconds(60);
     Duration margin = std::chrono::milliseconds(25);
     double margin_fraction = 0.002;
+    std::optional<Ceiling> ceiling;
+  };
+
+  // What a restarted process needs to schedule its first request as the server sees it.
+  struct Snapshot {
+    std::optional<std::int64_t> limit;  // nullopt: no limit known
+    Duration window{};
+    std::vector<TimePoint> sent;  // requests that may still be in the server's log, ascending
   };
 
   explicit RateLimiter(Options options);
@@ -71,8 +103,14 @@ class RateLimiter {
   void on_response(TimePoint sent_at, TimePoint received_at, int http_status,
                    const RateLimitHeaders& headers);
 
-  std::int64_t limit() const { return limit_; }
+  // Requests the server allows per window; nullopt while none is known.
+  std::optional<std::int64_t> limit() const;
   Duration window() const { return window_hi_; }
+
+  // The state a restart needs, as of `now`; restore() takes it into a fresh limiter. Restored
+  // requests count as sent but unconfirmed, so they delay requests without teaching bounds.
+  Snapshot snapshot(TimePoint now) const;
+  void restore(const Snapshot& snapshot);
 
  private:
   struct Entry {
@@ -96,10 +134,19 @@ class RateLimiter {
   void sync_count(TimePoint sent_at, std::int64_t count, bool exact);
   void free_oldest_unknown(TimePoint sent_at, TimePoint frees_at);
   void on_refused(TimePoint sent_at, TimePoint received_at, const RateLimitHeaders& headers);
+  void learn_from_refusal(TimePoint sent_at, TimePoint received_at,
+                          std::optional<std::int64_t> wait_s);
   void prune(TimePoint now);
 
   Options options_;
-  std::int64_t limit_;
+  std::int64_t limit_ = 1;
+  bool limit_known_ = false;
+  // Requests the latest response's Remaining still allows, and the send time it was for.
+  std::int64_t grant_ = 0;
+  TimePoint grant_for_{};
+  // Where the requests a 429 teaches from begin: after the previous refusal's wait.
+  TimePoint burst_start_{};
+  std::deque<TimePoint> ceiling_log_;
   Duration window_lo_{0};
   Duration window_hi_;
   std::deque<Entry> log_;  // ascending by send time

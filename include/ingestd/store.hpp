@@ -42,6 +42,13 @@ struct CommitResult {
   bool used_fallback = false;    // the COPY met existing ids and went through ON CONFLICT
 };
 
+// The rate limiter's view of the upstream's window, kept across restarts.
+struct RateLimitState {
+  std::optional<std::int64_t> limit;
+  std::int64_t window_ms = 0;
+  std::vector<std::int64_t> sent_at_ms;  // epoch milliseconds, ascending
+};
+
 struct MigrationReport {
   std::vector<std::string> applied;
   int schema_version = 0;
@@ -82,6 +89,10 @@ class Store {
   CommitResult commit_page(const std::string& stream, const PageCommit& commit,
                            const DecodedPage& page);
   void record_error(const std::string& stream, const std::string& message);
+
+  std::optional<RateLimitState> load_rate_state(const std::string& stream);
+  // Committed at once (its own transaction), so it is on disk before the request leaves.
+  void save_rate_state(const std::string& stream, const RateLimitState& state);
 
   std::int64_t count_events();
   std::int64_t count_quarantine();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace ingestd {
@@ -29,6 +30,10 @@ TimestampResult parse_timestamp_number(std::string_view raw_json_number);
 // 18 hours. A time without a zone is rejected because its instant is ambiguous; second 60 is
 // rejected because PostgreSQL cannot store a leap second either.
 TimestampResult parse_timestamp_string(std::string_view s);
+
+// Parses an HTTP-date in the IMF-fixdate form every HTTP/1.1 server sends
+// ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110) into epoch seconds; nullopt for anything else.
+std::optional<std::int64_t> parse_http_date(std::string_view s);
 
 // Writes the instant as PostgreSQL timestamptz input text, for example
 // "2026-01-27 19:19:13.629+00": UTC, trailing zeros of the fraction trimmed, no fraction when

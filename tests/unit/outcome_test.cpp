@@ -71,6 +71,38 @@ TEST_CASE("events: one outcome per row of the table") {
   CHECK(classify_events_response(response(600, "")).kind == OutcomeKind::fatal);
 }
 
+TEST_CASE("events: cursor expiry in other dialects") {
+  CHECK(classify_events_response(response(410, R"({"error":"CursorExpired"})")).kind ==
+        OutcomeKind::cursor_expired);
+  CHECK(classify_events_response(response(410, "")).kind == OutcomeKind::cursor_expired);
+  CHECK(classify_events_response(response(400, R"({"error":"CursorExpired"})")).kind ==
+        OutcomeKind::cursor_expired);
+  CHECK(classify_events_response(response(400, R"({"code":"cursor_expired"})")).kind ==
+        OutcomeKind::cursor_expired);
+  CHECK(classify_events_response(response(400, R"({"code":"CursorInvalid"})")).kind ==
+        OutcomeKind::cursor_invalid);
+  CHECK(classify_events_response(response(400, R"({"code":"CURSOR_EXPIRED_SOON"})")).kind ==
+        OutcomeKind::fatal);
+}
+
+TEST_CASE("submission list: one earlier submission with this run's count settles an attempt") {
+  using ingestd::find_listed_submission;
+  const std::string sim =
+      R"({"data":[{"submissionNumber":1,"status":503,"eventCount":3000000},)"
+      R"({"submissionNumber":2,"submissionId":"s2","status":200,"eventCount":3000000}],"meta":{}})";
+  CHECK(find_listed_submission(sim, 3'000'000) ==
+        std::optional<std::string>(
+            R"({"submissionNumber":2,"submissionId":"s2","status":200,"eventCount":3000000})"));
+  CHECK_FALSE(find_listed_submission(sim, 2'999'999).has_value());
+  CHECK(find_listed_submission(R"([{"eventCount":5}])", 5).has_value());
+  CHECK(find_listed_submission(R"({"submissions":[{"eventCount":5}]})", 5).has_value());
+  CHECK(find_listed_submission(R"({"data":{"submissions":[{"eventCount":5}]}})", 5).has_value());
+  CHECK_FALSE(find_listed_submission(R"({"data":[{"eventCount":5,"status":"x"}]})", 5));
+  CHECK_FALSE(find_listed_submission(R"({"data":[{"count":5}]})", 5).has_value());
+  CHECK_FALSE(find_listed_submission("<html>404</html>", 5).has_value());
+  CHECK_FALSE(find_listed_submission(R"({"data":[)", 5).has_value());
+}
+
 TEST_CASE("events: messages say what the server said") {
   CHECK(classify_events_response(transport("Connection reset by peer")).message ==
         "Connection reset by peer");

@@ -110,8 +110,8 @@ TEST_CASE("peek accepts any key order and unknown keys") {
   CHECK(info.data_count == 0);
 }
 
-TEST_CASE("peek rejects bodies that are not a complete page") {
-  const auto rejects = [](const std::string& body, std::string_view fragment) {
+TEST_CASE("peek: an incomplete body is transient, a complete foreign one a contract error") {
+  const auto transient = [](const std::string& body, std::string_view fragment) {
     INFO(body);
     try {
       peek_page_info(body);
@@ -120,25 +120,49 @@ TEST_CASE("peek rejects bodies that are not a complete page") {
       CHECK(std::string(e.what()).find(fragment) != std::string::npos);
     }
   };
-  rejects("", "the body is not JSON");
-  rejects("{}", "data is missing");
-  rejects("[]", "the body is not a JSON object");
-  rejects("<html><body>502 Bad Gateway</body></html>", "page:");
-  rejects(R"({"data":[]})", "pagination is missing");
-  rejects(R"({"data":[],"pagination":{"nextCursor":null}})", "pagination.hasMore is missing");
-  rejects(R"({"data":[],"pagination":{"hasMore":"true"}})", "pagination.hasMore is not a boolean");
-  rejects(R"({"data":[],"pagination":{"hasMore":1}})", "pagination.hasMore is not a boolean");
-  rejects(R"({"data":{},"pagination":{"hasMore":false}})", "data is not an array");
-  rejects(R"({"data":[],"pagination":[]})", "pagination is not an object");
-  rejects(R"({"data":[],"pagination":{"hasMore":false,"nextCursor":5}})",
-          "pagination.nextCursor is not a string");
-  rejects(R"({"data":[],"pagination":{"hasMore":false,"limit":"x"}})",
-          "pagination.limit is not an integer");
-  rejects(R"({"data":[],"pagination":{"hasMore":false}} {})", "page:");
-  rejects(R"({"data":[],"pagination":{"hasMore":false}}x)", "page:");
-  rejects(R"({"data":[1,2],"pagination":{"hasMore":false},"meta":{"returned":3}})",
-          "page: meta.returned is 3 but data has 2 events");
-  rejects(R"({"error":"Too Many Requests","code":"RATE_LIMIT_EXCEEDED"})", "data is missing");
+  const auto foreign = [](const std::string& body, std::string_view message) {
+    INFO(body);
+    try {
+      peek_page_info(body);
+      FAIL("accepted");
+    } catch (const ingestd::ContractError& e) {
+      CHECK(std::string(e.what()) == message);
+    }
+  };
+  transient("", "the body is not JSON");
+  transient("<html><body>502 Bad Gateway</body></html>", "page:");
+  transient(R"({"data":[],"pagination":{"hasMore":false}} {})", "page:");
+  transient(R"({"data":[],"pagination":{"hasMore":false}}x)", "page:");
+  transient(R"({"data":[{"id":"a"},)", "page:");
+  foreign("{}", R"(has no "data" array)");
+  foreign("[]", "is not a JSON object");
+  foreign(R"({"data":[]})", R"(has no "pagination" object)");
+  foreign(R"({"data":[],"hasMore":true,"nextCursor":"abc"})", R"(has no "pagination" object)");
+  foreign(R"({"data":[],"pagination":{"nextCursor":null}})",
+          R"(has no boolean "pagination.hasMore")");
+  foreign(R"({"data":[],"pagination":{"hasMore":"true"}})",
+          R"(has no boolean "pagination.hasMore")");
+  foreign(R"({"data":[],"pagination":{"hasMore":1}})", R"(has no boolean "pagination.hasMore")");
+  foreign(R"({"data":{},"pagination":{"hasMore":false}})", R"(has no "data" array)");
+  foreign(R"({"data":[],"pagination":[]})", R"(has no "pagination" object)");
+  foreign(R"({"data":[],"pagination":{"hasMore":true,"nextCursor":null}})",
+          R"(says "hasMore": true but has no "pagination.nextCursor" string)");
+  foreign(R"({"data":[],"pagination":{"hasMore":true}})",
+          R"(says "hasMore": true but has no "pagination.nextCursor" string)");
+  foreign(R"({"data":[],"pagination":{"hasMore":false,"nextCursor":5}})",
+          "is not an events page: pagination.nextCursor is not a string");
+  foreign(R"({"data":[],"pagination":{"hasMore":false,"limit":"x"}})",
+          "is not an events page: pagination.limit is not an integer");
+  foreign(R"({"data":[1,2],"pagination":{"hasMore":false},"meta":{"returned":3}})",
+          "is not an events page: meta.returned is 3 but data has 2 events");
+  foreign(R"({"error":"Too Many Requests","code":"RATE_LIMIT_EXCEEDED"})",
+          R"(has no "data" array)");
+}
+
+TEST_CASE("a last page may omit nextCursor instead of sending null") {
+  const auto info = peek_page_info(R"({"data":[],"pagination":{"hasMore":false}})");
+  CHECK_FALSE(info.has_more);
+  CHECK_FALSE(info.next_cursor.has_value());
 }
 
 TEST_CASE("a body truncated at any byte is never a page") {

@@ -14,6 +14,8 @@
 
 using namespace std::chrono_literals;
 using ingestd::HttpHeaders;
+using ingestd::HttpResult;
+using ingestd::parse_rate_limit;
 using ingestd::parse_rate_limit_headers;
 using ingestd::RateLimiter;
 using ingestd::RateLimitHeaders;
@@ -23,6 +25,8 @@ using TimePoint = RateLimiter::TimePoint;
 namespace {
 
 const TimePoint kStart = TimePoint{} + 1000s;
+// The wall clock the parser measures epoch instants against: 2026-01-27T19:20:12Z.
+const auto kWall = std::chrono::system_clock::time_point{} + 1'769'541'612s;
 
 std::int64_t ceil_seconds(Duration d) {
   if (d <= Duration::zero()) return 0;
@@ -55,12 +59,13 @@ struct UpstreamModel {
   }
 };
 
-enum class HeaderMode { honest, missing, garbled };
+// missing: no rate headers anywhere; body_wait: none either, but a 429's body says the wait.
+enum class HeaderMode { honest, missing, garbled, body_wait };
 
 HttpHeaders render(const Reply& r, HeaderMode mode) {
   HttpHeaders h;
   h.add("Content-Type", "application/json");
-  if (mode == HeaderMode::missing) return h;
+  if (mode == HeaderMode::missing || mode == HeaderMode::body_wait) return h;
   if (mode == HeaderMode::garbled) {
     h.add("X-RateLimit-Limit", "abc");
     h.add("X-RateLimit-Remaining", "-1");
@@ -73,6 +78,16 @@ HttpHeaders render(const Reply& r, HeaderMode mode) {
   h.add("X-RateLimit-Reset", std::to_string(r.reset));
   if (r.status == 429) h.add("Retry-After", std::to_string(r.reset));
   return h;
+}
+
+HttpResult respond(const Reply& r, HeaderMode mode) {
+  HttpResult result;
+  result.status = r.status;
+  result.headers = render(r, mode);
+  if (r.status == 429 && mode == HeaderMode::body_wait) {
+    result.body = R"({"error":"Too Many Requests","retryAfter":)" + std::to_string(r.reset) + "}";
+  }
+  return result;
 }
 
 // Drives a limiter against the model the way the fetcher does, with simulated latency. Up to
@@ -138,7 +153,7 @@ struct Run {
         pending.erase(next_reply);
         now = p.received;
         limiter.on_response(p.sent, p.received, p.reply.status,
-                            parse_rate_limit_headers(render(p.reply, headers)));
+                            parse_rate_limit(respond(p.reply, headers), kWall));
       }
     }
   }
@@ -160,21 +175,21 @@ TEST_CASE("rate limit headers: plain numbers parse, everything else is unusable"
   h.add("X-RateLimit-Remaining", "0");
   h.add("X-RateLimit-Reset", "46");
   h.add("Retry-After", "1.5");
-  const RateLimitHeaders r = parse_rate_limit_headers(h);
+  const RateLimitHeaders r = parse_rate_limit_headers(h, kWall);
   CHECK(r.limit == 10);
   CHECK(r.remaining == 0);
   CHECK(r.reset_s == 46);
   CHECK(r.retry_after_s == 2);
 
-  for (const char* bad : {"abc", "-1", "1e309", "", "12abc", "+5", "1769541612",
-                          "99999999999999999999", "Wed, 21 Oct 2015 07:28:00 GMT"}) {
+  for (const char* bad : {"abc", "-1", "1e309", "", "12abc", "+5", "99999999999999999999",
+                          "Wed, 21 Oct 2015 07:28"}) {
     CAPTURE(bad);
     HttpHeaders g;
     g.add("X-RateLimit-Limit", bad);
     g.add("X-RateLimit-Remaining", bad);
     g.add("X-RateLimit-Reset", bad);
     g.add("Retry-After", bad);
-    const RateLimitHeaders p = parse_rate_limit_headers(g);
+    const RateLimitHeaders p = parse_rate_limit_headers(g, kWall);
     CHECK_FALSE(p.limit.has_value());
     CHECK_FALSE(p.remaining.has_value());
     CHECK_FALSE(p.reset_s.has_value());
@@ -184,11 +199,11 @@ TEST_CASE("rate limit headers: plain numbers parse, everything else is unusable"
   HttpHeaders zero;
   zero.add("X-RateLimit-Limit", "0");
   zero.add("X-RateLimit-Reset", "0.000");
-  CHECK_FALSE(parse_rate_limit_headers(zero).limit.has_value());
-  CHECK(parse_rate_limit_headers(zero).reset_s == 0);
+  CHECK_FALSE(parse_rate_limit_headers(zero, kWall).limit.has_value());
+  CHECK(parse_rate_limit_headers(zero, kWall).reset_s == 0);
 
   HttpHeaders none;
-  const RateLimitHeaders n = parse_rate_limit_headers(none);
+  const RateLimitHeaders n = parse_rate_limit_headers(none, kWall);
   CHECK_FALSE(n.limit.has_value());
   CHECK_FALSE(n.remaining.has_value());
 }
@@ -199,7 +214,7 @@ TEST_CASE("rate limit headers: a cached answer yields no fields") {
   h.add("X-RateLimit-Limit", "10");
   h.add("X-RateLimit-Remaining", "3");
   h.add("X-RateLimit-Reset", "20");
-  const RateLimitHeaders r = parse_rate_limit_headers(h);
+  const RateLimitHeaders r = parse_rate_limit_headers(h, kWall);
   CHECK_FALSE(r.limit.has_value());
   CHECK_FALSE(r.remaining.has_value());
   CHECK_FALSE(r.reset_s.has_value());
@@ -207,7 +222,7 @@ TEST_CASE("rate limit headers: a cached answer yields no fields") {
   HttpHeaders miss;
   miss.add("X-Cache", "MISS");
   miss.add("X-RateLimit-Remaining", "3");
-  CHECK(parse_rate_limit_headers(miss).remaining == 3);
+  CHECK(parse_rate_limit_headers(miss, kWall).remaining == 3);
 }
 
 TEST_CASE("the first request is a probe: nothing else goes until its count is known") {
@@ -321,28 +336,42 @@ TEST_CASE("a higher limit is used and a lower one honored at once") {
   CHECK(run.sends[149] - run.sends[50] <= budget_bound(100, 20, 10s));
 }
 
-TEST_CASE("no rate headers at all: the conservative local model is never refused") {
-  SUBCASE("the upstream matches the initial 10 per 60 s") {
+TEST_CASE("no rate headers at all: back to back until a 429, which teaches the limit") {
+  SUBCASE("an unmetered upstream is never slowed down") {
+    Run run{.upstream = {1s, 1'000'000, {}}, .headers = HeaderMode::missing, .latency_min = 1ms,
+            .latency_max = 2ms};
+    run.go(200);
+    CHECK(run.refused == 0);
+    CHECK_FALSE(run.limiter.limit().has_value());
+    // Back to back: nothing but the latency between requests.
+    CHECK(run.elapsed() <= 200 * 2ms);
+  }
+  SUBCASE("10 per 60 s: one 429, then paced by the learned limit") {
     Run run{.upstream = {60s, 10, {}}, .headers = HeaderMode::missing};
     run.go(120);
-    CHECK(run.refused == 0);
-    CHECK(run.limiter.window() == 60s);
+    CHECK(run.refused == 1);
+    CHECK(run.refused_at.front() == 10);
+    CHECK(run.limiter.limit() == 10);
   }
-  SUBCASE("a shorter window and a higher limit are safe too, only slower") {
-    Run run{.upstream = {30s, 20, {}}, .headers = HeaderMode::missing, .latency_max = 500ms};
-    run.go(120);
-    CHECK(run.refused == 0);
-    // 10 per 60 s: 120 requests need 11 full windows after the first burst.
-    CHECK(run.elapsed() >= 11 * 60s);
+  SUBCASE("the wait in the 429's body measures the window") {
+    Run run{.upstream = {2s, 3, {}}, .headers = HeaderMode::body_wait, .latency_min = 5ms,
+            .latency_max = 20ms};
+    run.go(24);
+    CHECK(run.refused == 1);
+    CHECK(run.limiter.limit() == 3);
+    CHECK(run.limiter.window() >= 2s);
+    CHECK(run.limiter.window() <= 3s);
+    // 24 requests at 3 per 2 s need 7 windows after the first burst; the refusal costs one.
+    CHECK(run.elapsed() <= 2 * 8 * 2s);
+    MESSAGE("body wait, 3 per 2 s: 24 requests in " << secs(run.elapsed()) << " s");
   }
 }
 
-TEST_CASE("garbled rate headers fall back to the local model") {
+TEST_CASE("garbled rate headers say nothing: paced like an upstream without headers") {
   Run run{.upstream = {60s, 10, {}}, .headers = HeaderMode::garbled};
   run.go(120);
-  CHECK(run.refused == 0);
+  CHECK(run.refused == 1);
   CHECK(run.limiter.limit() == 10);
-  CHECK(run.limiter.window() == 60s);
 }
 
 TEST_CASE("garbled headers after honest ones keep the last known limit and window") {
@@ -419,9 +448,160 @@ TEST_CASE("transport errors are assumed counted") {
       limiter.on_response(now, received, 0, {});
     } else {
       limiter.on_response(now, received, reply.status,
-                          parse_rate_limit_headers(render(reply, HeaderMode::honest)));
+                          parse_rate_limit_headers(render(reply, HeaderMode::honest), kWall));
     }
     now = received;
+  }
+  CHECK(refused == 0);
+}
+
+TEST_CASE("X-RateLimit-Reset: seconds until, or an epoch instant in seconds or milliseconds") {
+  const auto reset = [](const char* value, const char* date) {
+    HttpHeaders h;
+    h.add("X-RateLimit-Limit", "10");
+    h.add("X-RateLimit-Remaining", "0");
+    h.add("X-RateLimit-Reset", value);
+    if (date) h.add("Date", date);
+    return parse_rate_limit_headers(h, kWall).reset_s;
+  };
+  CHECK(reset("46", nullptr) == 46);
+  // kWall is 1769541612: an epoch instant 46 s later, in seconds and in milliseconds.
+  CHECK(reset("1769541658", nullptr) == 46);
+  CHECK(reset("1769541658000", nullptr) == 46);
+  CHECK(reset("1769541657500", nullptr) == 46);
+  // The server's Date is the reference when present: its clock set the instant.
+  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:50 GMT") == 8);
+  CHECK(reset("1769541658000", "Tue, 27 Jan 2026 19:20:50 GMT") == 8);
+  CHECK(reset("46", "Tue, 27 Jan 2026 19:20:50 GMT") == 46);
+  // An instant already past frees the slot now; one more than a day ahead is not believed.
+  CHECK(reset("1769541600", nullptr) == 0);
+  CHECK_FALSE(reset("1769741612", nullptr).has_value());
+}
+
+TEST_CASE("Retry-After as an HTTP-date") {
+  HttpHeaders h;
+  h.add("Retry-After", "Tue, 27 Jan 2026 19:20:42 GMT");
+  CHECK(parse_rate_limit_headers(h, kWall).retry_after_s == 30);
+  h.add("Date", "Tue, 27 Jan 2026 19:20:40 GMT");
+  CHECK(parse_rate_limit_headers(h, kWall).retry_after_s == 2);
+}
+
+TEST_CASE("a Limit of 0, or more Remaining than Limit, names no limit") {
+  HttpHeaders zero;
+  zero.add("X-RateLimit-Limit", "0");
+  zero.add("X-RateLimit-Remaining", "1000000");
+  CHECK_FALSE(parse_rate_limit_headers(zero, kWall).limit.has_value());
+  CHECK_FALSE(parse_rate_limit_headers(zero, kWall).remaining.has_value());
+  HttpHeaders over;
+  over.add("X-RateLimit-Limit", "10");
+  over.add("X-RateLimit-Remaining", "50");
+  CHECK_FALSE(parse_rate_limit_headers(over, kWall).limit.has_value());
+  CHECK_FALSE(parse_rate_limit_headers(over, kWall).remaining.has_value());
+
+  RateLimiter limiter{RateLimiter::Options{}};
+  for (int i = 0; i < 50; ++i) {
+    const TimePoint now = kStart + i * 2ms;
+    REQUIRE(limiter.next_send_time(now) == now);
+    limiter.on_send(now);
+    limiter.on_response(now, now + 1ms, 200, parse_rate_limit_headers(zero, kWall));
+  }
+  CHECK_FALSE(limiter.limit().has_value());
+}
+
+TEST_CASE("a 429's body: retryAfter and the rateLimit object fill what the headers left out") {
+  HttpResult r;
+  r.status = 429;
+  r.body =
+      R"({"error":"Too Many Requests","code":"RATE_LIMIT_EXCEEDED","rateLimit":{"limit":10,"remaining":0,"reset":46,"retryAfter":46}})";
+  const RateLimitHeaders h = parse_rate_limit(r, kWall);
+  CHECK(h.limit == 10);
+  CHECK(h.remaining == 0);
+  CHECK(h.reset_s == 46);
+  CHECK(h.retry_after_s == 46);
+
+  r.body = R"({"retryAfter":7.2})";
+  CHECK(parse_rate_limit(r, kWall).retry_after_s == 8);
+  r.headers.add("Retry-After", "3");
+  CHECK(parse_rate_limit(r, kWall).retry_after_s == 3);
+  // Only a 429's body speaks of the wait; a page is never searched.
+  r.status = 200;
+  r.headers.clear();
+  CHECK_FALSE(parse_rate_limit(r, kWall).retry_after_s.has_value());
+  r.status = 429;
+  r.body = "<html>busy</html>";
+  CHECK_FALSE(parse_rate_limit(r, kWall).retry_after_s.has_value());
+}
+
+TEST_CASE("Remaining > 0 lets requests go now, even where the window model would wait") {
+  // A restarted process remembers nine sends, but the server never received them.
+  RateLimiter limiter{RateLimiter::Options{}};
+  RateLimiter::Snapshot saved{10, 60s, {}};
+  for (int i = 0; i < 9; ++i) saved.sent.push_back(kStart - 1s + i * 10ms);
+  limiter.restore(saved);
+  TimePoint now = kStart;
+  REQUIRE(limiter.next_send_time(now) == now);
+  limiter.on_send(now);
+  limiter.on_response(now, now + 10ms, 200, {10, 6, 60, std::nullopt});
+  now += 10ms;
+  for (int i = 0; i < 6; ++i) {
+    CHECK(limiter.next_send_time(now) == now);
+    limiter.on_send(now);
+    now += 1ms;
+  }
+  // The six are spent: the window model decides again.
+  CHECK(limiter.next_send_time(now) > now + 50s);
+}
+
+TEST_CASE("RATE_LIMIT is a ceiling never exceeded, whatever the server allows") {
+  RateLimiter limiter{RateLimiter::Options{.ceiling = RateLimiter::Ceiling{3, 1s}}};
+  std::vector<TimePoint> sends;
+  TimePoint now = kStart;
+  for (int i = 0; i < 30; ++i) {
+    now = limiter.next_send_time(now);
+    limiter.on_send(now);
+    sends.push_back(now);
+    limiter.on_response(now, now + 5ms, 200, {1000, 999, 1, std::nullopt});
+    now += 5ms;
+  }
+  for (std::size_t i = 3; i < sends.size(); ++i) CHECK(sends[i] - sends[i - 3] >= 1s);
+  CHECK(sends.back() - sends.front() <= 10s);
+}
+
+TEST_CASE("a restored snapshot schedules the first request as the server's log sees it") {
+  UpstreamModel upstream{60s, 10, {}};
+  RateLimiter first{RateLimiter::Options{}};
+  TimePoint now = kStart;
+  for (int i = 0; i < 7; ++i) {
+    now = first.next_send_time(now);
+    first.on_send(now);
+    const Reply reply = upstream.arrive(now);
+    REQUIRE(reply.status == 200);
+    first.on_response(now, now + 100ms, reply.status,
+                      parse_rate_limit_headers(render(reply, HeaderMode::honest), kWall));
+    now += 100ms;
+  }
+  // Killed after sending three more whose answers never came back.
+  for (int i = 0; i < 3; ++i) {
+    first.on_send(now);
+    upstream.arrive(now);
+    now += 50ms;
+  }
+  const RateLimiter::Snapshot saved = first.snapshot(now);
+  CHECK(saved.limit == 10);
+  CHECK(saved.sent.size() == 10);
+
+  RateLimiter second{RateLimiter::Options{}};
+  second.restore(saved);
+  int refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    now = second.next_send_time(now);
+    REQUIRE(now != TimePoint::max());
+    second.on_send(now);
+    const Reply reply = upstream.arrive(now);
+    if (reply.status == 429) ++refused;
+    second.on_response(now, now + 100ms, reply.status,
+                       parse_rate_limit_headers(render(reply, HeaderMode::honest), kWall));
+    now += 100ms;
   }
   CHECK(refused == 0);
 }
