@@ -228,7 +228,8 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   if (const std::string& ceiling = r.text("RATE_LIMIT"); !ceiling.empty()) {
     c.rate_limit = parse_rate_ceiling(ceiling);
     if (!c.rate_limit) {
-      r.fail("RATE_LIMIT", "must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. 10/60s");
+      r.fail("RATE_LIMIT",
+             "must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. 10/60s");
     }
   }
   c.submission_url = r.text("SUBMISSION_URL");
@@ -280,7 +281,8 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
 }
 
 std::optional<RateCeiling> parse_rate_ceiling(std::string_view text) {
-  static const std::regex re(R"(^\s*([0-9]{1,9})\s*/\s*([0-9]{1,9}(\.[0-9]{1,3})?)\s*(ms|s|m)\s*$)");
+  static const std::regex re(
+      R"(^\s*([0-9]{1,9})\s*/\s*([0-9]{1,9}(\.[0-9]{1,3})?)\s*(ms|s|m)\s*$)");
   std::match_results<std::string_view::const_iterator> m;
   if (!std::regex_match(text.begin(), text.end(), m, re)) return std::nullopt;
   const long long limit = std::stoll(m[1].str());

@@ -79,13 +79,13 @@ class WallClock {
         .count();
   }
   SteadyClock::time_point from_epoch_ms(std::int64_t ms) const {
-    return SteadyClock::time_point(std::chrono::duration_cast<SteadyClock::duration>(
-        std::chrono::milliseconds(ms) - offset_));
+    return SteadyClock::time_point(
+        std::chrono::duration_cast<SteadyClock::duration>(std::chrono::milliseconds(ms) - offset_));
   }
 
  private:
-  std::chrono::nanoseconds offset_ = std::chrono::system_clock::now().time_since_epoch() -
-                                     SteadyClock::now().time_since_epoch();
+  std::chrono::nanoseconds offset_ =
+      std::chrono::system_clock::now().time_since_epoch() - SteadyClock::now().time_since_epoch();
 };
 
 // How many complete JSON answers that are not the contract's page end the run.
@@ -124,13 +124,14 @@ class Fetcher {
       const std::string url = page_url();
       record_send(SteadyClock::now(), stop);
       const auto sent = SteadyClock::now();
+      const auto sent_wall = std::chrono::system_clock::now();
       limiter_.on_send(sent);
       http_.get(url, result, stop);
       if (stop.stop_requested()) return;
       const auto received = SteadyClock::now();
       metrics_.count_status(result.status);
       limiter_.on_response(sent, received, result.status,
-                           parse_rate_limit(result, std::chrono::system_clock::now()));
+                           parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()}));
       metrics_.rate_limit = limiter_.limit().value_or(0);
       metrics_.rate_window_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
@@ -198,12 +199,14 @@ class Fetcher {
     RateLimiter::Snapshot snapshot;
     snapshot.limit = saved->limit;
     snapshot.window = std::chrono::milliseconds(saved->window_ms);
-    for (const std::int64_t ms : saved->sent_at_ms) snapshot.sent.push_back(wall_.from_epoch_ms(ms));
+    for (const std::int64_t ms : saved->sent_at_ms)
+      snapshot.sent.push_back(wall_.from_epoch_ms(ms));
     limiter_.restore(snapshot);
-    spdlog::info("rate limit: {} earlier requests may still count upstream (limit {}, window {} ms)",
-                 snapshot.sent.size(),
-                 snapshot.limit ? std::to_string(*snapshot.limit) : std::string("unknown"),
-                 saved->window_ms);
+    spdlog::info(
+        "rate limit: {} earlier requests may still count upstream (limit {}, window {} ms)",
+        snapshot.sent.size(),
+        snapshot.limit ? std::to_string(*snapshot.limit) : std::string("unknown"),
+        saved->window_ms);
   }
 
   // The request about to leave is saved with those still in the window before it goes, so a

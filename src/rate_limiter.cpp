@@ -1,10 +1,10 @@
 #include "ingestd/rate_limiter.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cctype>
 #include <string_view>
-
-#include <simdjson.h>
 
 #include "ingestd/timestamp.hpp"
 
@@ -68,33 +68,66 @@ std::optional<std::int64_t> parse_number_up(std::string_view s) {
   return v;
 }
 
-std::optional<std::int64_t> bounded_wait(std::int64_t seconds) {
-  if (seconds > kMaxSeconds) return std::nullopt;
-  return std::max<std::int64_t>(seconds, 0);
+using std::chrono::milliseconds;
+
+std::optional<milliseconds> bounded_wait(milliseconds wait) {
+  if (wait > seconds(kMaxSeconds)) return std::nullopt;
+  return std::max(wait, milliseconds(0));
 }
 
-// Seconds until the instant a Reset value names: relative, or epoch seconds or milliseconds.
-std::optional<std::int64_t> reset_to_wait(std::int64_t value, std::int64_t reference_ms) {
-  if (value >= kEpochMillis) return bounded_wait((value - reference_ms + 999) / 1000);
-  if (value >= kEpochSeconds) return bounded_wait(value - reference_ms / 1000);
-  return bounded_wait(value);
+std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
 
-std::optional<std::int64_t> parse_reset(std::optional<std::string_view> raw,
-                                        std::int64_t reference_ms) {
-  if (!raw) return std::nullopt;
-  const auto v = parse_number_up(*raw);
-  if (!v) return std::nullopt;
-  return reset_to_wait(*v, reference_ms);
+// Where this machine's clock stands against the server's, read from the Date header.
+struct ServerClock {
+  std::optional<std::int64_t> date_ms;  // the answer's Date
+  std::int64_t skew_ms = 0;             // server minus this machine, 0 when they agree
+};
+
+ServerClock server_clock(const HttpHeaders& headers, ExchangeTimes at) {
+  ServerClock clock;
+  const auto date = headers.get("Date");
+  const auto date_s = date ? parse_http_date(trim(*date)) : std::nullopt;
+  if (!date_s) return clock;
+  clock.date_ms = *date_s * 1000;
+  // Date is truncated to the second and written before the answer travels: a Date from the
+  // second before receipt, or during it, shows clocks that agree.
+  const std::int64_t received = epoch_ms(at.received);
+  if (*clock.date_ms < received - 2000 || *clock.date_ms > received + 1000) {
+    clock.skew_ms = *clock.date_ms - received;
+  }
+  return clock;
+}
+
+struct Reset {
+  std::optional<milliseconds> wait;
+  milliseconds spread{1000};
+};
+
+// Until the instant a Reset value names: relative seconds, or an epoch instant in seconds or
+// milliseconds. A relative value is rounded up to the second by the server; an epoch instant in
+// seconds is too, and a corrected clock skew adds Date's own second.
+Reset reset_wait(std::int64_t value, ExchangeTimes at, const ServerClock& clock) {
+  Reset r;
+  if (value < kEpochSeconds) {
+    r.wait = bounded_wait(seconds(value));
+    return r;
+  }
+  const std::int64_t instant_ms = value >= kEpochMillis ? value : value * 1000;
+  r.wait = bounded_wait(milliseconds(instant_ms - (epoch_ms(at.sent) + clock.skew_ms)));
+  if (clock.skew_ms != 0) r.spread += seconds(1);
+  return r;
 }
 
 // Delta-seconds or an HTTP-date.
-std::optional<std::int64_t> parse_retry_after(std::optional<std::string_view> raw,
-                                              std::int64_t reference_ms) {
+std::optional<milliseconds> parse_retry_after(std::optional<std::string_view> raw, ExchangeTimes at,
+                                              const ServerClock& clock) {
   if (!raw) return std::nullopt;
-  if (const auto v = parse_number_up(*raw)) return bounded_wait(*v);
-  if (const auto at = parse_http_date(trim(*raw))) {
-    return bounded_wait((*at * 1000 - reference_ms + 999) / 1000);
+  if (const auto v = parse_number_up(*raw)) return bounded_wait(seconds(*v));
+  if (const auto when = parse_http_date(trim(*raw))) {
+    const std::int64_t now_ms = clock.date_ms.value_or(epoch_ms(at.received));
+    return bounded_wait(milliseconds(*when * 1000 - now_ms));
   }
   return std::nullopt;
 }
@@ -106,10 +139,6 @@ bool served_from_cache(const HttpHeaders& headers) {
   return v.size() >= 3 && std::tolower(static_cast<unsigned char>(v[0])) == 'h' &&
          std::tolower(static_cast<unsigned char>(v[1])) == 'i' &&
          std::tolower(static_cast<unsigned char>(v[2])) == 't';
-}
-
-std::int64_t epoch_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
 // A whole non-negative JSON number of the object, fractions rounded up.
@@ -160,31 +189,39 @@ void drop_inconsistent(RateLimitHeaders& h, bool limit_sent) {
 
 }  // namespace
 
-RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers,
-                                          std::chrono::system_clock::time_point now) {
-  if (served_from_cache(headers)) return {};
-  std::int64_t reference_ms = epoch_ms(now);
-  if (const auto date = headers.get("Date")) {
-    if (const auto at = parse_http_date(trim(*date))) reference_ms = *at * 1000;
+RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTimes at) {
+  if (served_from_cache(headers)) {
+    RateLimitHeaders uncounted;
+    uncounted.counted = false;
+    return uncounted;
   }
+  const ServerClock clock = server_clock(headers, at);
   RateLimitHeaders h;
   const auto limit_header = headers.get("X-RateLimit-Limit");
   h.limit = parse_count(limit_header);
   h.remaining = parse_count(headers.get("X-RateLimit-Remaining"));
-  h.reset_s = parse_reset(headers.get("X-RateLimit-Reset"), reference_ms);
-  h.retry_after_s = parse_retry_after(headers.get("Retry-After"), reference_ms);
+  if (const auto raw = headers.get("X-RateLimit-Reset")) {
+    if (const auto value = parse_number_up(*raw)) {
+      const Reset reset = reset_wait(*value, at, clock);
+      h.reset = reset.wait;
+      h.reset_spread = reset.spread;
+    }
+  }
+  h.retry_after = parse_retry_after(headers.get("Retry-After"), at, clock);
   drop_inconsistent(h, limit_header.has_value());
   return h;
 }
 
-RateLimitHeaders parse_rate_limit(const HttpResult& response,
-                                  std::chrono::system_clock::time_point now) {
-  RateLimitHeaders h = parse_rate_limit_headers(response.headers, now);
-  if (response.status != 429 || (h.retry_after_s && h.limit && h.remaining && h.reset_s)) return h;
+RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at) {
+  RateLimitHeaders h = parse_rate_limit_headers(response.headers, at);
+  if (response.status != 429 || (h.retry_after && h.limit && h.remaining && h.reset)) return h;
   const BodyFields body = parse_body(response.body);
-  const std::int64_t reference_ms = epoch_ms(now);
-  if (!h.retry_after_s && body.retry_after) h.retry_after_s = bounded_wait(*body.retry_after);
-  if (!h.reset_s && body.reset) h.reset_s = reset_to_wait(*body.reset, reference_ms);
+  if (!h.retry_after && body.retry_after) h.retry_after = bounded_wait(seconds(*body.retry_after));
+  if (!h.reset && body.reset) {
+    const Reset reset = reset_wait(*body.reset, at, server_clock(response.headers, at));
+    h.reset = reset.wait;
+    h.reset_spread = reset.spread;
+  }
   if (!h.limit && !h.remaining && body.limit) {
     h.limit = body.limit;
     h.remaining = body.remaining;
@@ -278,6 +315,14 @@ void RateLimiter::on_response(TimePoint sent_at, TimePoint received_at, int http
   }
   // No response: the server may have logged the request, so its entry stays, unconfirmed.
   if (http_status == 0) return;
+  if (!headers.counted) {
+    // Answered from a cache in front of the limiter: the server's log never held it, and
+    // keeping it would make the next count look like a window shorter than it is.
+    const auto own = std::find_if(log_.begin(), log_.end(),
+                                  [&](const Entry& e) { return !e.unknown && e.at == sent_at; });
+    if (own != log_.end()) log_.erase(own);
+    return;
+  }
   if (headers.limit) {
     limit_ = *headers.limit;
     limit_known_ = true;
@@ -302,8 +347,8 @@ void RateLimiter::on_response(TimePoint sent_at, TimePoint received_at, int http
     probing_ = false;
     learn_window(sent_at, count, exact, headers);
     sync_count(sent_at, count, exact);
-    if (!exact && headers.reset_s) {
-      free_oldest_unknown(sent_at, received_at + seconds(*headers.reset_s));
+    if (!exact && headers.reset) {
+      free_oldest_unknown(sent_at, received_at + *headers.reset);
     }
   }
   prune(received_at);
@@ -327,18 +372,19 @@ void RateLimiter::learn_window(TimePoint sent_at, std::int64_t count, bool exact
   const auto lower = [&](Duration d) { lo = lo ? std::max(*lo, d) : d; };
   const auto upper = [&](Duration d) { hi = hi ? std::min(*hi, d) : d; };
 
-  const std::optional<std::int64_t> reset = headers.reset_s;
-  if (exact && count == 1 && reset && *reset > 0) {
-    upper(seconds(*reset));
-    lower(seconds(*reset - 1));
+  const std::optional<Duration> reset = headers.reset;
+  const Duration spread = headers.reset_spread;
+  if (exact && count == 1 && reset && *reset > Duration(0)) {
+    upper(*reset);
+    lower(*reset - spread);
   }
   if (exact && known >= count) upper(age(count));
   if (count >= 2 && known >= count - 1) {
     lower(age(count - 1));
     // The oldest entry the server holds is ours, so Reset measures from a known send time.
-    if (exact && reset && *reset > 0) {
-      upper(seconds(*reset) + age(count - 1));
-      lower(seconds(*reset - 1) + age(count - 1));
+    if (exact && reset && *reset > Duration(0)) {
+      upper(*reset + age(count - 1));
+      lower(*reset - spread + age(count - 1));
     }
   }
   observe_window(lo, hi);
@@ -398,9 +444,8 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
   confirm(sent_at);
   probing_ = false;
   grant_ = 0;
-  const std::optional<std::int64_t> wait =
-      headers.retry_after_s ? headers.retry_after_s : headers.reset_s;
-  const Duration until_free = wait ? Duration(seconds(*wait)) : window_hi_;
+  const std::optional<Duration> wait = headers.retry_after ? headers.retry_after : headers.reset;
+  const Duration until_free = wait ? *wait : window_hi_;
   if (!limit_known_) learn_from_refusal(sent_at, received_at, wait);
   floor_ = std::max(floor_, received_at + until_free + margin());
   burst_start_ = floor_;
@@ -418,28 +463,26 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
   // Retry-After is all the server chose to say, and it is trusted as is.
   if (!headers.remaining) return;
   sync_count(sent_at, limit_ + 1, false);
-  if (wait) free_oldest_unknown(sent_at, received_at + seconds(*wait));
+  if (wait) free_oldest_unknown(sent_at, received_at + *wait);
 }
 
 void RateLimiter::learn_from_refusal(TimePoint sent_at, TimePoint received_at,
-                                     std::optional<std::int64_t> wait_s) {
+                                     std::optional<Duration> wait) {
   // Every request since the last refusal's wait was accepted, so together they filled the
   // server's log: that many is the limit. The oldest of them is the one whose slot frees when
   // the wait ends, which measures the window.
   const auto first = std::find_if(log_.begin(), log_.end(), [&](const Entry& e) {
     return e.at >= burst_start_ && e.at < sent_at;
   });
-  const auto accepted = std::count_if(first, log_.end(), [&](const Entry& e) {
-    return e.at < sent_at;
-  });
+  const auto accepted =
+      std::count_if(first, log_.end(), [&](const Entry& e) { return e.at < sent_at; });
   // Refused at once: someone else spent the budget, and there is nothing to learn from.
   if (accepted == 0) return;
   limit_ = accepted;
   limit_known_ = true;
-  if (wait_s) {
+  if (wait) {
     window_lo_ = Duration(0);
-    window_hi_ = std::max<Duration>(received_at + seconds(*wait_s) - first->at,
-                                    std::chrono::milliseconds(1));
+    window_hi_ = std::max<Duration>(received_at + *wait - first->at, std::chrono::milliseconds(1));
   }
 }
 

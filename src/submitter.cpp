@@ -81,9 +81,10 @@ std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& s
   HttpResult listing;
   http.get(config.submission_url, listing, stop);
   if (listing.status != 200) {
-    spdlog::info("submission: the endpoint lists no earlier submissions ({}); attempt {} stays "
-                 "unknown",
-                 error_summary(listing), unknown->attempt);
+    spdlog::info(
+        "submission: the endpoint lists no earlier submissions ({}); attempt {} stays "
+        "unknown",
+        error_summary(listing), unknown->attempt);
     return std::nullopt;
   }
   const auto listed = find_listed_submission(listing.body, ids);

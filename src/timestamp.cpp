@@ -256,10 +256,10 @@ TimestampResult parse_timestamp_string(std::string_view s) {
 std::optional<std::int64_t> parse_http_date(std::string_view s) {
   // "Sun, 06 Nov 1994 08:49:37 GMT": fixed positions.
   constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT" ||
-      !digits_at(s, 5, 2) || !digits_at(s, 12, 4) || !digits_at(s, 17, 2) ||
-      !digits_at(s, 20, 2) || !digits_at(s, 23, 2)) {
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT" || !digits_at(s, 5, 2) ||
+      !digits_at(s, 12, 4) || !digits_at(s, 17, 2) || !digits_at(s, 20, 2) ||
+      !digits_at(s, 23, 2)) {
     return std::nullopt;
   }
   const std::size_t month_at = kMonths.find(s.substr(8, 3));

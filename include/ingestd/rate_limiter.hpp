@@ -13,25 +13,39 @@ namespace ingestd {
 // Rate-limit fields of one response. Each is nullopt when absent or unusable, so callers fall
 // back field by field; all of them nullopt means the server said nothing about a limit.
 struct RateLimitHeaders {
-  std::optional<std::int64_t> limit, remaining, reset_s, retry_after_s;
+  std::optional<std::int64_t> limit, remaining;
+  // Until the oldest request in the server's log leaves its window, counted from the arrival of
+  // this request; the truth lies in (reset - reset_spread, reset].
+  std::optional<std::chrono::milliseconds> reset;
+  std::chrono::milliseconds reset_spread{1000};
+  // How long a refused request asks to wait, counted from the answer's receipt.
+  std::optional<std::chrono::milliseconds> retry_after;
+  // False for an answer from the upstream's cache (X-Cache: HIT): the server did not count it.
+  bool counted = true;
+};
+
+// When one exchange happened by this machine's wall clock. The server computes an epoch Reset
+// when the request arrives (send time is the best estimate), and an HTTP-date Retry-After
+// when it answers.
+struct ExchangeTimes {
+  std::chrono::system_clock::time_point sent, received;
 };
 
 // Reads X-RateLimit-Limit/-Remaining/-Reset and Retry-After.
 //  - Limit and Remaining are plain non-negative integers. A Limit of 0 or garbage, or a
 //    Remaining above the Limit, describes no limit this client can pace by: both are dropped.
 //  - Reset is decided per response: seconds until a slot frees (the contract), or an epoch
-//    instant in seconds (>= 10^9) or milliseconds (>= 10^12), measured against the response's
-//    Date header when it has one and against `now` otherwise. A fraction rounds up.
-//  - Retry-After is delta-seconds or an HTTP-date.
+//    instant in seconds (>= 10^9) or milliseconds (>= 10^12), which is measured from the send
+//    time. The Date header corrects for a server clock that differs from this one by more than
+//    Date's one-second resolution explains. Fractions round up.
+//  - Retry-After is delta-seconds or an HTTP-date (measured against Date when present).
 // A response served from the upstream's cache (X-Cache: HIT) did not spend budget and may
-// replay stale headers, so it yields no fields at all.
-RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers,
-                                          std::chrono::system_clock::time_point now);
+// replay stale headers, so it yields no fields at all and counted = false.
+RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTimes at);
 
 // The headers of a response and, for a 429 whose headers leave a field unsaid, its JSON body:
 // "retryAfter" at the top or in "rateLimit", and rateLimit.limit / remaining / reset.
-RateLimitHeaders parse_rate_limit(const HttpResult& response,
-                                  std::chrono::system_clock::time_point now);
+RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at);
 
 // Decides when the next request may leave so that none is refused and none waits longer than
 // needed. The upstream keeps a sliding log of the last `window` of request ARRIVALS, refused
@@ -83,7 +97,7 @@ class RateLimiter {
     Duration initial_window = std::chrono::seconds(60);
     Duration margin = std::chrono::milliseconds(25);
     double margin_fraction = 0.002;
-    std::optional<Ceiling> ceiling;
+    std::optional<Ceiling> ceiling = std::nullopt;
   };
 
   // What a restarted process needs to schedule its first request as the server sees it.
@@ -134,8 +148,7 @@ class RateLimiter {
   void sync_count(TimePoint sent_at, std::int64_t count, bool exact);
   void free_oldest_unknown(TimePoint sent_at, TimePoint frees_at);
   void on_refused(TimePoint sent_at, TimePoint received_at, const RateLimitHeaders& headers);
-  void learn_from_refusal(TimePoint sent_at, TimePoint received_at,
-                          std::optional<std::int64_t> wait_s);
+  void learn_from_refusal(TimePoint sent_at, TimePoint received_at, std::optional<Duration> wait);
   void prune(TimePoint now);
 
   Options options_;

@@ -28,7 +28,7 @@ std::string last_line(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("--help explains the commands, settings and exit codes; --version prints it") {
+TEST_CASE("--help explains the commands, settings and exit codes, --version prints it") {
   auto r = run(ingestd({"--help"}), clean_env());
   expect_exit(r, 0);
   for (const char* s : {"run", "migrate", "submit", "status", "--page-limit", "--database-url",
@@ -100,10 +100,11 @@ TEST_CASE("migrate twice: the second run applies nothing and the tables match th
   auto first = run(ingestd({"migrate"}), env);
   expect_exit(first, 0);
   CHECK(first.output.find("applied 001_initial_schema") != std::string::npos);
+  CHECK(first.output.find("applied 002_rate_limit_state") != std::string::npos);
   auto second = run(ingestd({"migrate"}), env);
   expect_exit(second, 0);
   CHECK(second.output.find("nothing applied") != std::string::npos);
-  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == 1);
+  CHECK(db.scalar("SELECT count(*) FROM schema_migrations") == 2);
 
   auto columns = [&](const std::string& table) {
     return db.column(
@@ -131,6 +132,9 @@ TEST_CASE("migrate twice: the second run applies nothing and the tables match th
                         "http_status:integer", "response:text"}) {
     CHECK_MESSAGE(std::find(submissions.begin(), submissions.end(), c) != submissions.end(), c);
   }
+  CHECK(columns("rate_limit_state") ==
+        std::vector<std::string>{"stream:text", "request_limit:integer", "window_ms:bigint",
+                                 "sent_at_ms:ARRAY", "updated_at:timestamp with time zone"});
 }
 
 TEST_CASE("a schema newer than the binary is refused") {

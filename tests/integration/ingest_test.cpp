@@ -44,7 +44,7 @@ TEST_CASE("transient upstream faults: 5xx, slow, truncated and dropped responses
   CHECK(sim.stat("/faults/drop") > 0);
 }
 
-TEST_CASE("malformed events are quarantined with their reason; unusual valid ones are stored") {
+TEST_CASE("malformed events are quarantined with their reason, unusual valid ones are stored") {
   Sim sim(
       sim_args(7, 20'000, {"--unlimited", "--fault-malformed", "0.01", "--fault-exotic", "0.01"}));
   TestDatabase db;

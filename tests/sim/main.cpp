@@ -3,6 +3,8 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <map>
+#include <string>
 #include <thread>
 
 #include "server.hpp"
@@ -50,6 +52,22 @@ int main(int argc, char** argv) {
   app.add_option("--fault-repeat", o.fault_repeat, "P(page overlaps the previous one)");
   app.add_option("--fault-malformed", o.dataset.malformed, "P(event must be quarantined)");
   app.add_option("--fault-exotic", o.dataset.exotic, "P(event is unusual but valid)");
+  const std::map<std::string, upstream_sim::RateDialect> dialects = {
+      {"contract", upstream_sim::RateDialect::contract},
+      {"none", upstream_sim::RateDialect::none},
+      {"body-wait", upstream_sim::RateDialect::body_wait},
+      {"epoch", upstream_sim::RateDialect::epoch},
+      {"epoch-ms", upstream_sim::RateDialect::epoch_ms},
+      {"zero-limit", upstream_sim::RateDialect::zero_limit}};
+  app.add_option("--rate-dialect", o.rate_dialect,
+                 "How limits are spoken: contract, none (no rate headers), body-wait (no headers, "
+                 "the 429 body says retryAfter), epoch (Reset as epoch seconds, with Date), "
+                 "epoch-ms (Reset as epoch milliseconds), zero-limit (Limit 0, huge Remaining)")
+      ->transform(CLI::CheckedTransformer(dialects, CLI::ignore_case));
+  app.add_flag("--expired-as-gone", o.expired_as_gone,
+               "Answer an expired cursor with 410 Gone {\"error\":\"CursorExpired\"}");
+  app.add_flag("--foreign-envelope", o.foreign_envelope,
+               "Serve pages as {\"data\",\"hasMore\",\"nextCursor\"}, not the contract's envelope");
   app.add_flag("--verbose", o.verbose, "Log each injected fault to stderr");
   CLI11_PARSE(app, argc, argv);
 

@@ -357,7 +357,33 @@ struct RateView {
   int limit;
   int remaining;
   int reset;
+  std::int64_t reset_ms;  // unrounded: when the oldest logged request leaves the window
+  SteadyClock::time_point arrived;
 };
+
+// One counted request: when it arrived and when its answer was ready, for the benchmark's floor.
+struct RequestRecord {
+  SteadyClock::time_point arrived, answered;
+  int status;
+};
+constexpr std::size_t kMaxRequestLog = 100'000;
+
+// RFC 9110 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+std::string http_date(std::int64_t epoch_s) {
+  const auto t = static_cast<std::time_t>(epoch_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  static constexpr std::array<const char*, 7> kDays = {"Sun", "Mon", "Tue", "Wed",
+                                                       "Thu", "Fri", "Sat"};
+  static constexpr std::array<const char*, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                kDays[static_cast<std::size_t>(tm.tm_wday)], tm.tm_mday,
+                kMonths[static_cast<std::size_t>(tm.tm_mon)], tm.tm_year + 1900, tm.tm_hour,
+                tm.tm_min, tm.tm_sec);
+  return buf;
+}
 
 }  // namespace
 
@@ -447,6 +473,10 @@ struct Server::State {
   std::mutex cache_mu;
   std::deque<CacheEntry> cache;
 
+  std::mutex log_mu;
+  const SteadyClock::time_point started = SteadyClock::now();
+  std::vector<RequestRecord> request_log;
+
   std::mutex sub_mu;
   int attempts = 0;
   std::vector<SubmissionRecord> submissions;
@@ -514,10 +544,31 @@ struct Server::State {
     const auto left = std::chrono::duration<double>(log.front() + w - now).count();
     const int reset = std::max(1, static_cast<int>(std::ceil(left)));
     const int remaining = std::max<std::int64_t>(0, limit - static_cast<std::int64_t>(log.size()));
-    return {allowed, storm, limit, remaining, reset};
+    return {allowed,   storm, limit,
+            remaining, reset, static_cast<std::int64_t>(std::ceil(left * 1000.0)),
+            now};
+  }
+
+  void log_request(const RateView& v, const httplib::Response& res) {
+    std::lock_guard lock(log_mu);
+    if (request_log.size() >= kMaxRequestLog) return;
+    request_log.push_back({v.arrived, SteadyClock::now(), res.status < 0 ? 200 : res.status});
   }
 
   void rate_headers(httplib::Response& res, const RateView& v, std::uint64_t reqno) {
+    switch (opt.rate_dialect) {
+      case RateDialect::none:
+      case RateDialect::body_wait:
+        return;
+      case RateDialect::zero_limit:
+        res.set_header("X-RateLimit-Limit", "0");
+        res.set_header("X-RateLimit-Remaining", "1000000");
+        return;
+      case RateDialect::epoch:
+      case RateDialect::epoch_ms:
+      case RateDialect::contract:
+        break;
+    }
     const std::uint64_t seed = opt.dataset.seed;
     if (chance(seed, kTagMissingHeaders, reqno, opt.fault_missing_rate_headers)) {
       fault(kFaultMissingHeaders);
@@ -536,7 +587,16 @@ struct Server::State {
     }
     res.set_header("X-RateLimit-Limit", std::to_string(v.limit));
     res.set_header("X-RateLimit-Remaining", std::to_string(v.remaining));
-    res.set_header("X-RateLimit-Reset", std::to_string(v.reset));
+    const std::int64_t now_ms = now_epoch_ms();
+    if (opt.rate_dialect == RateDialect::epoch) {
+      // The instant the oldest slot frees, rounded up to a whole second, by the server's clock.
+      res.set_header("X-RateLimit-Reset", std::to_string((now_ms + v.reset_ms + 999) / 1000));
+      res.set_header("Date", http_date(now_ms / 1000));
+    } else if (opt.rate_dialect == RateDialect::epoch_ms) {
+      res.set_header("X-RateLimit-Reset", std::to_string(now_ms + v.reset_ms));
+    } else {
+      res.set_header("X-RateLimit-Reset", std::to_string(v.reset));
+    }
   }
 
   void set_json(const httplib::Request& req, httplib::Response& res, std::string_view body) {
@@ -555,20 +615,28 @@ struct Server::State {
               std::uint64_t reqno) {
     const int retry = v.storm ? 1 : v.reset;
     res.status = 429;
-    res.set_header("Retry-After", std::to_string(retry));
-    if (!opt.fault_retry_after_only) rate_headers(res, v, reqno);
-    std::string body =
-        "{\"error\":\"Too Many Requests\",\"message\":\"Rate limit exceeded. Try again in ";
-    append_int(body, retry);
-    body += " seconds.\",\"code\":\"RATE_LIMIT_EXCEEDED\",\"rateLimit\":{\"limit\":";
-    append_int(body, v.limit);
-    body += ",\"remaining\":";
-    append_int(body, v.remaining);
-    body += ",\"reset\":";
-    append_int(body, v.reset);
-    body += ",\"retryAfter\":";
-    append_int(body, retry);
-    body += "}}";
+    const bool headers =
+        opt.rate_dialect != RateDialect::none && opt.rate_dialect != RateDialect::body_wait;
+    if (headers) res.set_header("Retry-After", std::to_string(retry));
+    if (headers && !opt.fault_retry_after_only) rate_headers(res, v, reqno);
+    std::string body;
+    if (opt.rate_dialect == RateDialect::body_wait) {
+      body = "{\"error\":\"Too Many Requests\",\"retryAfter\":";
+      append_int(body, retry);
+      body += "}";
+    } else {
+      body = "{\"error\":\"Too Many Requests\",\"message\":\"Rate limit exceeded. Try again in ";
+      append_int(body, retry);
+      body += " seconds.\",\"code\":\"RATE_LIMIT_EXCEEDED\",\"rateLimit\":{\"limit\":";
+      append_int(body, v.limit);
+      body += ",\"remaining\":";
+      append_int(body, v.remaining);
+      body += ",\"reset\":";
+      append_int(body, v.reset);
+      body += ",\"retryAfter\":";
+      append_int(body, retry);
+      body += "}}";
+    }
     set_json(req, res, body);
     if (v.storm) {
       fault(kFaultStorm);
@@ -636,6 +704,11 @@ struct Server::State {
       exp = static_cast<std::int64_t>(exp_double);
     }
     const std::int64_t now = now_epoch_ms();
+    if (now > exp && opt.expired_as_gone) {
+      res.status = 410;
+      res.set_content(R"({"error":"CursorExpired"})", kJsonType);
+      return std::nullopt;
+    }
     if (now > exp) {
       const std::int64_t minutes = (now - exp + 59'999) / 60'000;
       bad_request(res, "Cursor expired " + std::to_string(minutes) + " minute(s) ago",
@@ -696,6 +769,12 @@ struct Server::State {
     }
 
     const RateView rate = arrive(reqno);
+    struct LogOnExit {
+      State& state;
+      const RateView& rate;
+      const httplib::Response& res;
+      ~LogOnExit() { state.log_request(rate, res); }
+    } log_on_exit{*this, rate, res};
     if (!rate.allowed) {
       refuse(req, res, rate, reqno);
       return;
@@ -744,10 +823,9 @@ struct Server::State {
       if (i != first) body.push_back(',');
       ds.append_event(i, body);
     }
-    body += "],\"pagination\":{\"limit\":";
-    append_int(body, limit);
+    std::string next_cursor;
+    const std::int64_t ttl_ms = static_cast<std::int64_t>(opt.cursor_ttl_s * 1000.0);
     if (end < n) {
-      const std::int64_t ttl_ms = static_cast<std::int64_t>(opt.cursor_ttl_s * 1000.0);
       std::string cursor = "{\"id\":\"";
       cursor += ds.id(end - 1);
       cursor += "\",\"ts\":";
@@ -755,20 +833,30 @@ struct Server::State {
       cursor += ",\"v\":2,\"exp\":";
       append_int(cursor, now_epoch_ms() + ttl_ms);
       cursor.push_back('}');
-      body += ",\"hasMore\":true,\"nextCursor\":\"";
-      body += base64_encode(cursor);
-      body += "\",\"cursorExpiresIn\":";
-      append_int(body, std::max<std::int64_t>(0, (ttl_ms - 1) / 1000));
-    } else {
-      body += ",\"hasMore\":false,\"nextCursor\":null,\"cursorExpiresIn\":null";
+      next_cursor = base64_encode(cursor);
     }
-    body += "},\"meta\":{\"total\":";
-    append_uint(body, n);
-    body += ",\"returned\":";
-    append_uint(body, end - first);
-    body += ",\"requestId\":\"";
-    body += request_id;
-    body += "\"}}";
+    if (opt.foreign_envelope) {
+      body += next_cursor.empty() ? "],\"hasMore\":false,\"nextCursor\":null}"
+                                  : "],\"hasMore\":true,\"nextCursor\":\"" + next_cursor + "\"}";
+    } else {
+      body += "],\"pagination\":{\"limit\":";
+      append_int(body, limit);
+      if (!next_cursor.empty()) {
+        body += ",\"hasMore\":true,\"nextCursor\":\"";
+        body += next_cursor;
+        body += "\",\"cursorExpiresIn\":";
+        append_int(body, std::max<std::int64_t>(0, (ttl_ms - 1) / 1000));
+      } else {
+        body += ",\"hasMore\":false,\"nextCursor\":null,\"cursorExpiresIn\":null";
+      }
+      body += "},\"meta\":{\"total\":";
+      append_uint(body, n);
+      body += ",\"returned\":";
+      append_uint(body, end - first);
+      body += ",\"requestId\":\"";
+      body += request_id;
+      body += "\"}}";
+    }
 
     char etag[40];
     std::snprintf(etag, sizeof etag, "W/\"%016llx\"",
@@ -858,11 +946,18 @@ struct Server::State {
     SubmissionRecord rec{number,         200,          std::string(sid, 36), submitted_at,
                          tally.received, tally.unique, tally.duplicates,     missing,
                          tally.unknown};
+    const bool failing = chance(opt.dataset.seed, kTagSubmit5xx, static_cast<std::uint64_t>(number),
+                                opt.fault_submit_5xx);
+    // An accepted submission is on record before its answer leaves: a client that dies while
+    // waiting for the answer finds it in GET /api/v1/submissions.
+    if (!failing) {
+      std::lock_guard lock(sub_mu);
+      submissions.push_back(rec);
+    }
     if (opt.submit_delay_ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(opt.submit_delay_ms));
     }
-    if (chance(opt.dataset.seed, kTagSubmit5xx, static_cast<std::uint64_t>(number),
-               opt.fault_submit_5xx)) {
+    if (failing) {
       rec.status = 503;
       note("submission %d: 503 after reading the body", number);
       res.status = 503;
@@ -916,8 +1011,6 @@ struct Server::State {
     append_uint(body, tally.unknown);
     body += "}}";
     res.set_content(body, kJsonType);
-    std::lock_guard lock(sub_mu);
-    submissions.push_back(std::move(rec));
   }
 
   void handle_list_submissions(const httplib::Request& req, httplib::Response& res) {
@@ -980,6 +1073,22 @@ struct Server::State {
       std::lock_guard lock(rate_mu);
       append_uint(body, max_in_window);
     }
+    // [arrived_ms, answered_ms, status] per counted request, ms since the simulator started.
+    body += ",\"request_log\":[";
+    {
+      std::lock_guard lock(log_mu);
+      char entry[80];
+      for (const RequestRecord& r : request_log) {
+        if (body.back() != '[') body.push_back(',');
+        const auto ms = [this](SteadyClock::time_point t) {
+          return std::chrono::duration<double, std::milli>(t - started).count();
+        };
+        std::snprintf(entry, sizeof entry, "[%.3f,%.3f,%d]", ms(r.arrived), ms(r.answered),
+                      r.status);
+        body += entry;
+      }
+    }
+    body += "]";
     body += ",\"submissions\":[";
     {
       std::lock_guard lock(sub_mu);

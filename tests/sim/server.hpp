@@ -11,6 +11,16 @@
 
 namespace upstream_sim {
 
+// How rate limits are spoken: the contract's headers, or a dialect of another API.
+enum class RateDialect {
+  contract,   // X-RateLimit-* with Reset in seconds until, Retry-After on a 429
+  none,       // no rate headers at all; a 429's body is the contract's
+  body_wait,  // no rate headers at all; a 429's body carries only retryAfter
+  epoch,      // Reset as an epoch instant in seconds, with a Date header
+  epoch_ms,   // Reset as an epoch instant in milliseconds, no Date header
+  zero_limit  // X-RateLimit-Limit: 0 and a huge Remaining, as unmetered APIs send
+};
+
 struct ServerOptions {
   DatasetOptions dataset;
   int port = 0;
@@ -40,6 +50,11 @@ struct ServerOptions {
   double fault_drop = 0;
   double fault_truncate = 0;
   double fault_repeat = 0;
+  RateDialect rate_dialect = RateDialect::contract;
+  // An expired cursor answers 410 Gone {"error":"CursorExpired"} instead of 400 CURSOR_EXPIRED.
+  bool expired_as_gone = false;
+  // Pages come as {"data":[...],"hasMore":...,"nextCursor":...}: not the contract's envelope.
+  bool foreign_envelope = false;
   bool verbose = false;
 };
 

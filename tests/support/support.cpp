@@ -275,6 +275,26 @@ std::int64_t Sim::stat(const std::string& pointer) const {
   return 0;
 }
 
+std::vector<Sim::Request> Sim::request_log() const {
+  simdjson::dom::parser parser;
+  simdjson::padded_string json(get("/internal/stats"));
+  simdjson::dom::element root = parser.parse(json);
+  std::vector<Request> log;
+  for (simdjson::dom::element entry : root["request_log"].get_array()) {
+    simdjson::dom::array fields = entry.get_array();
+    log.push_back({double(fields.at(0)), double(fields.at(1)), int(int64_t(fields.at(2)))});
+  }
+  return log;
+}
+
+double Sim::paging_seconds() const {
+  const auto log = request_log();
+  if (log.empty()) return 0;
+  double last = 0;
+  for (const Request& r : log) last = std::max(last, r.answered_ms);
+  return (last - log.front().arrived_ms) / 1000.0;
+}
+
 std::vector<std::string> Sim::expected_ids() const {
   std::vector<std::string> ids;
   std::istringstream in(get("/internal/expected"));

@@ -93,6 +93,14 @@ class Sim {
   std::string get(const std::string& path) const;
   // A number in /internal/stats by JSON pointer, e.g. "/status_counts/429" (0 when absent).
   std::int64_t stat(const std::string& pointer) const;
+  // Counted requests in arrival order: [arrived, answered] in ms since the simulator started.
+  struct Request {
+    double arrived_ms, answered_ms;
+    int status;
+  };
+  std::vector<Request> request_log() const;
+  // From the first counted request's arrival to the last one's answer, in seconds.
+  double paging_seconds() const;
   // The ids /internal/expected says a correct client stores, sorted.
   std::vector<std::string> expected_ids() const;
   pid_t pid() const { return process_->pid(); }

@@ -85,6 +85,32 @@ TEST_CASE("each invalid setting is named in one clear line") {
   env["SUBMIT_ON_FINISH"] = "maybe";
   CHECK(error_of({layer("environment", env, false)}) ==
         "config: SUBMIT_ON_FINISH must be true or false (got \"maybe\" from environment)");
+  env = minimal();
+  env["RATE_LIMIT"] = "10 per minute";
+  CHECK(error_of({layer("environment", env, false)}) ==
+        "config: RATE_LIMIT must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. "
+        "10/60s (got \"10 per minute\" from environment)");
+}
+
+TEST_CASE("RATE_LIMIT: N/<duration>, or unset for the server's word") {
+  using ingestd::parse_rate_ceiling;
+  using std::chrono::milliseconds;
+  CHECK(parse_rate_ceiling("10/60s")->limit == 10);
+  CHECK(parse_rate_ceiling("10/60s")->window == milliseconds(60'000));
+  CHECK(parse_rate_ceiling("5/500ms")->window == milliseconds(500));
+  CHECK(parse_rate_ceiling(" 10 / 1m ")->window == milliseconds(60'000));
+  CHECK(parse_rate_ceiling("3/1.5s")->window == milliseconds(1'500));
+  for (const char* bad : {"", "10", "0/1s", "10/0s", "10/s", "-1/1s", "10/60", "10/2h", "x/1s"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_rate_ceiling(bad).has_value());
+  }
+  auto env = minimal();
+  CHECK_FALSE(ingestd::resolve_config({layer("environment", env, false)}, Command::run)
+                  .rate_limit.has_value());
+  env["RATE_LIMIT"] = "4/1s";
+  const auto c = ingestd::resolve_config({layer("environment", env, false)}, Command::run);
+  REQUIRE(c.rate_limit.has_value());
+  CHECK(c.rate_limit->limit == 4);
 }
 
 TEST_CASE("unknown variables in the process environment are ignored") {

@@ -27,6 +27,18 @@ namespace {
 const TimePoint kStart = TimePoint{} + 1000s;
 // The wall clock the parser measures epoch instants against: 2026-01-27T19:20:12Z.
 const auto kWall = std::chrono::system_clock::time_point{} + 1'769'541'612s;
+const ingestd::ExchangeTimes kAt{kWall, kWall};
+
+// Fields as a parsed response carries them: whole seconds.
+RateLimitHeaders fields(std::optional<std::int64_t> limit, std::optional<std::int64_t> remaining,
+                        std::optional<int> reset_s, std::optional<int> retry_after_s) {
+  RateLimitHeaders h;
+  h.limit = limit;
+  h.remaining = remaining;
+  if (reset_s) h.reset = std::chrono::seconds(*reset_s);
+  if (retry_after_s) h.retry_after = std::chrono::seconds(*retry_after_s);
+  return h;
+}
 
 std::int64_t ceil_seconds(Duration d) {
   if (d <= Duration::zero()) return 0;
@@ -153,7 +165,7 @@ struct Run {
         pending.erase(next_reply);
         now = p.received;
         limiter.on_response(p.sent, p.received, p.reply.status,
-                            parse_rate_limit(respond(p.reply, headers), kWall));
+                            parse_rate_limit(respond(p.reply, headers), kAt));
       }
     }
   }
@@ -175,11 +187,11 @@ TEST_CASE("rate limit headers: plain numbers parse, everything else is unusable"
   h.add("X-RateLimit-Remaining", "0");
   h.add("X-RateLimit-Reset", "46");
   h.add("Retry-After", "1.5");
-  const RateLimitHeaders r = parse_rate_limit_headers(h, kWall);
+  const RateLimitHeaders r = parse_rate_limit_headers(h, kAt);
   CHECK(r.limit == 10);
   CHECK(r.remaining == 0);
-  CHECK(r.reset_s == 46);
-  CHECK(r.retry_after_s == 2);
+  CHECK(r.reset == std::chrono::seconds(46));
+  CHECK(r.retry_after == std::chrono::seconds(2));
 
   for (const char* bad : {"abc", "-1", "1e309", "", "12abc", "+5", "99999999999999999999",
                           "Wed, 21 Oct 2015 07:28"}) {
@@ -189,21 +201,21 @@ TEST_CASE("rate limit headers: plain numbers parse, everything else is unusable"
     g.add("X-RateLimit-Remaining", bad);
     g.add("X-RateLimit-Reset", bad);
     g.add("Retry-After", bad);
-    const RateLimitHeaders p = parse_rate_limit_headers(g, kWall);
+    const RateLimitHeaders p = parse_rate_limit_headers(g, kAt);
     CHECK_FALSE(p.limit.has_value());
     CHECK_FALSE(p.remaining.has_value());
-    CHECK_FALSE(p.reset_s.has_value());
-    CHECK_FALSE(p.retry_after_s.has_value());
+    CHECK_FALSE(p.reset.has_value());
+    CHECK_FALSE(p.retry_after.has_value());
   }
 
   HttpHeaders zero;
   zero.add("X-RateLimit-Limit", "0");
   zero.add("X-RateLimit-Reset", "0.000");
-  CHECK_FALSE(parse_rate_limit_headers(zero, kWall).limit.has_value());
-  CHECK(parse_rate_limit_headers(zero, kWall).reset_s == 0);
+  CHECK_FALSE(parse_rate_limit_headers(zero, kAt).limit.has_value());
+  CHECK(parse_rate_limit_headers(zero, kAt).reset == std::chrono::seconds(0));
 
   HttpHeaders none;
-  const RateLimitHeaders n = parse_rate_limit_headers(none, kWall);
+  const RateLimitHeaders n = parse_rate_limit_headers(none, kAt);
   CHECK_FALSE(n.limit.has_value());
   CHECK_FALSE(n.remaining.has_value());
 }
@@ -214,15 +226,16 @@ TEST_CASE("rate limit headers: a cached answer yields no fields") {
   h.add("X-RateLimit-Limit", "10");
   h.add("X-RateLimit-Remaining", "3");
   h.add("X-RateLimit-Reset", "20");
-  const RateLimitHeaders r = parse_rate_limit_headers(h, kWall);
+  const RateLimitHeaders r = parse_rate_limit_headers(h, kAt);
   CHECK_FALSE(r.limit.has_value());
   CHECK_FALSE(r.remaining.has_value());
-  CHECK_FALSE(r.reset_s.has_value());
+  CHECK_FALSE(r.reset.has_value());
+  CHECK_FALSE(r.counted);
 
   HttpHeaders miss;
   miss.add("X-Cache", "MISS");
   miss.add("X-RateLimit-Remaining", "3");
-  CHECK(parse_rate_limit_headers(miss, kWall).remaining == 3);
+  CHECK(parse_rate_limit_headers(miss, kAt).remaining == 3);
 }
 
 TEST_CASE("the first request is a probe: nothing else goes until its count is known") {
@@ -230,7 +243,7 @@ TEST_CASE("the first request is a probe: nothing else goes until its count is kn
   CHECK(limiter.next_send_time(kStart) == kStart);
   limiter.on_send(kStart);
   CHECK(limiter.next_send_time(kStart + 1s) == TimePoint::max());
-  limiter.on_response(kStart, kStart + 2s, 200, {10, 9, 60, std::nullopt});
+  limiter.on_response(kStart, kStart + 2s, 200, fields(10, 9, 60, std::nullopt));
   CHECK(limiter.next_send_time(kStart + 2s) == kStart + 2s);
   CHECK(limiter.limit() == 10);
   CHECK(limiter.window() == 60s);
@@ -338,7 +351,9 @@ TEST_CASE("a higher limit is used and a lower one honored at once") {
 
 TEST_CASE("no rate headers at all: back to back until a 429, which teaches the limit") {
   SUBCASE("an unmetered upstream is never slowed down") {
-    Run run{.upstream = {1s, 1'000'000, {}}, .headers = HeaderMode::missing, .latency_min = 1ms,
+    Run run{.upstream = {1s, 1'000'000, {}},
+            .headers = HeaderMode::missing,
+            .latency_min = 1ms,
             .latency_max = 2ms};
     run.go(200);
     CHECK(run.refused == 0);
@@ -354,7 +369,9 @@ TEST_CASE("no rate headers at all: back to back until a 429, which teaches the l
     CHECK(run.limiter.limit() == 10);
   }
   SUBCASE("the wait in the 429's body measures the window") {
-    Run run{.upstream = {2s, 3, {}}, .headers = HeaderMode::body_wait, .latency_min = 5ms,
+    Run run{.upstream = {2s, 3, {}},
+            .headers = HeaderMode::body_wait,
+            .latency_min = 5ms,
             .latency_max = 20ms};
     run.go(24);
     CHECK(run.refused == 1);
@@ -389,14 +406,15 @@ TEST_CASE("a 429 waits the full Retry-After plus margin from its receipt") {
   SUBCASE("with rate headers") {
     RateLimiter limiter{RateLimiter::Options{}};
     limiter.on_send(kStart);
-    limiter.on_response(kStart, kStart + 1s, 429, {10, 0, 46, 46});
+    limiter.on_response(kStart, kStart + 1s, 429, fields(10, 0, 46, 46));
     CHECK(limiter.next_send_time(kStart + 1s) >= kStart + 1s + 46s);
     CHECK(limiter.next_send_time(kStart + 1s) <= kStart + 1s + 60s + 1s);
   }
   SUBCASE("Retry-After alone") {
     RateLimiter limiter{RateLimiter::Options{}};
     limiter.on_send(kStart);
-    limiter.on_response(kStart, kStart + 2s, 429, {std::nullopt, std::nullopt, std::nullopt, 7});
+    limiter.on_response(kStart, kStart + 2s, 429,
+                        fields(std::nullopt, std::nullopt, std::nullopt, 7));
     const TimePoint next = limiter.next_send_time(kStart + 2s);
     CHECK(next >= kStart + 2s + 7s + 25ms);
     CHECK(next <= kStart + 2s + 7s + 1s);
@@ -414,7 +432,7 @@ TEST_CASE(
   RateLimiter limiter{RateLimiter::Options{}};
   limiter.on_send(kStart);
   // Nine requests of someone else are in the log; the oldest leaves in 12 s.
-  limiter.on_response(kStart, kStart + 500ms, 200, {10, 0, 12, std::nullopt});
+  limiter.on_response(kStart, kStart + 500ms, 200, fields(10, 0, 12, std::nullopt));
   const TimePoint next = limiter.next_send_time(kStart + 500ms);
   CHECK(next == kStart + 500ms + 12s);
 }
@@ -448,7 +466,7 @@ TEST_CASE("transport errors are assumed counted") {
       limiter.on_response(now, received, 0, {});
     } else {
       limiter.on_response(now, received, reply.status,
-                          parse_rate_limit_headers(render(reply, HeaderMode::honest), kWall));
+                          parse_rate_limit_headers(render(reply, HeaderMode::honest), kAt));
     }
     now = received;
   }
@@ -456,54 +474,63 @@ TEST_CASE("transport errors are assumed counted") {
 }
 
 TEST_CASE("X-RateLimit-Reset: seconds until, or an epoch instant in seconds or milliseconds") {
-  const auto reset = [](const char* value, const char* date) {
+  // A slow page: sent at kWall, answered 3.5 s later. The server counted the request when it
+  // arrived, so an epoch instant is measured from the send.
+  const ingestd::ExchangeTimes slow{kWall, kWall + 3500ms};
+  const auto parse = [&](const char* value, const char* date) {
     HttpHeaders h;
     h.add("X-RateLimit-Limit", "10");
     h.add("X-RateLimit-Remaining", "0");
     h.add("X-RateLimit-Reset", value);
     if (date) h.add("Date", date);
-    return parse_rate_limit_headers(h, kWall).reset_s;
+    return parse_rate_limit_headers(h, slow);
   };
-  CHECK(reset("46", nullptr) == 46);
-  // kWall is 1769541612: an epoch instant 46 s later, in seconds and in milliseconds.
-  CHECK(reset("1769541658", nullptr) == 46);
-  CHECK(reset("1769541658000", nullptr) == 46);
-  CHECK(reset("1769541657500", nullptr) == 46);
-  // The server's Date is the reference when present: its clock set the instant.
-  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:50 GMT") == 8);
-  CHECK(reset("1769541658000", "Tue, 27 Jan 2026 19:20:50 GMT") == 8);
-  CHECK(reset("46", "Tue, 27 Jan 2026 19:20:50 GMT") == 46);
+  const auto reset = [&](const char* value, const char* date) { return parse(value, date).reset; };
+  using ms = std::chrono::milliseconds;
+  CHECK(reset("46", nullptr) == ms(46'000));
+  CHECK(reset("45.2", nullptr) == ms(46'000));
+  // kWall is 1769541612: an instant 46 s after the send, in seconds and in milliseconds.
+  CHECK(reset("1769541658", nullptr) == ms(46'000));
+  CHECK(reset("1769541658000", nullptr) == ms(46'000));
+  CHECK(reset("1769541657500", nullptr) == ms(45'500));
+  // A Date within its one-second resolution of this clock changes nothing.
+  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:15 GMT") == ms(46'000));
+  CHECK(parse("1769541658", "Tue, 27 Jan 2026 19:20:15 GMT").reset_spread == ms(1000));
+  // A server clock 40 s ahead (Date 19:20:55 at receipt 19:20:15.5): the instant is its own.
+  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:55 GMT") == ms(6'500));
+  CHECK(parse("1769541658", "Tue, 27 Jan 2026 19:20:55 GMT").reset_spread == ms(2000));
+  CHECK(reset("46", "Tue, 27 Jan 2026 19:20:55 GMT") == ms(46'000));
   // An instant already past frees the slot now; one more than a day ahead is not believed.
-  CHECK(reset("1769541600", nullptr) == 0);
+  CHECK(reset("1769541600", nullptr) == ms(0));
   CHECK_FALSE(reset("1769741612", nullptr).has_value());
 }
 
 TEST_CASE("Retry-After as an HTTP-date") {
   HttpHeaders h;
   h.add("Retry-After", "Tue, 27 Jan 2026 19:20:42 GMT");
-  CHECK(parse_rate_limit_headers(h, kWall).retry_after_s == 30);
+  CHECK(parse_rate_limit_headers(h, kAt).retry_after == std::chrono::seconds(30));
   h.add("Date", "Tue, 27 Jan 2026 19:20:40 GMT");
-  CHECK(parse_rate_limit_headers(h, kWall).retry_after_s == 2);
+  CHECK(parse_rate_limit_headers(h, kAt).retry_after == std::chrono::seconds(2));
 }
 
 TEST_CASE("a Limit of 0, or more Remaining than Limit, names no limit") {
   HttpHeaders zero;
   zero.add("X-RateLimit-Limit", "0");
   zero.add("X-RateLimit-Remaining", "1000000");
-  CHECK_FALSE(parse_rate_limit_headers(zero, kWall).limit.has_value());
-  CHECK_FALSE(parse_rate_limit_headers(zero, kWall).remaining.has_value());
+  CHECK_FALSE(parse_rate_limit_headers(zero, kAt).limit.has_value());
+  CHECK_FALSE(parse_rate_limit_headers(zero, kAt).remaining.has_value());
   HttpHeaders over;
   over.add("X-RateLimit-Limit", "10");
   over.add("X-RateLimit-Remaining", "50");
-  CHECK_FALSE(parse_rate_limit_headers(over, kWall).limit.has_value());
-  CHECK_FALSE(parse_rate_limit_headers(over, kWall).remaining.has_value());
+  CHECK_FALSE(parse_rate_limit_headers(over, kAt).limit.has_value());
+  CHECK_FALSE(parse_rate_limit_headers(over, kAt).remaining.has_value());
 
   RateLimiter limiter{RateLimiter::Options{}};
   for (int i = 0; i < 50; ++i) {
     const TimePoint now = kStart + i * 2ms;
     REQUIRE(limiter.next_send_time(now) == now);
     limiter.on_send(now);
-    limiter.on_response(now, now + 1ms, 200, parse_rate_limit_headers(zero, kWall));
+    limiter.on_response(now, now + 1ms, 200, parse_rate_limit_headers(zero, kAt));
   }
   CHECK_FALSE(limiter.limit().has_value());
 }
@@ -513,23 +540,23 @@ TEST_CASE("a 429's body: retryAfter and the rateLimit object fill what the heade
   r.status = 429;
   r.body =
       R"({"error":"Too Many Requests","code":"RATE_LIMIT_EXCEEDED","rateLimit":{"limit":10,"remaining":0,"reset":46,"retryAfter":46}})";
-  const RateLimitHeaders h = parse_rate_limit(r, kWall);
+  const RateLimitHeaders h = parse_rate_limit(r, kAt);
   CHECK(h.limit == 10);
   CHECK(h.remaining == 0);
-  CHECK(h.reset_s == 46);
-  CHECK(h.retry_after_s == 46);
+  CHECK(h.reset == std::chrono::seconds(46));
+  CHECK(h.retry_after == std::chrono::seconds(46));
 
   r.body = R"({"retryAfter":7.2})";
-  CHECK(parse_rate_limit(r, kWall).retry_after_s == 8);
+  CHECK(parse_rate_limit(r, kAt).retry_after == std::chrono::seconds(8));
   r.headers.add("Retry-After", "3");
-  CHECK(parse_rate_limit(r, kWall).retry_after_s == 3);
+  CHECK(parse_rate_limit(r, kAt).retry_after == std::chrono::seconds(3));
   // Only a 429's body speaks of the wait; a page is never searched.
   r.status = 200;
   r.headers.clear();
-  CHECK_FALSE(parse_rate_limit(r, kWall).retry_after_s.has_value());
+  CHECK_FALSE(parse_rate_limit(r, kAt).retry_after.has_value());
   r.status = 429;
   r.body = "<html>busy</html>";
-  CHECK_FALSE(parse_rate_limit(r, kWall).retry_after_s.has_value());
+  CHECK_FALSE(parse_rate_limit(r, kAt).retry_after.has_value());
 }
 
 TEST_CASE("Remaining > 0 lets requests go now, even where the window model would wait") {
@@ -541,7 +568,7 @@ TEST_CASE("Remaining > 0 lets requests go now, even where the window model would
   TimePoint now = kStart;
   REQUIRE(limiter.next_send_time(now) == now);
   limiter.on_send(now);
-  limiter.on_response(now, now + 10ms, 200, {10, 6, 60, std::nullopt});
+  limiter.on_response(now, now + 10ms, 200, fields(10, 6, 60, std::nullopt));
   now += 10ms;
   for (int i = 0; i < 6; ++i) {
     CHECK(limiter.next_send_time(now) == now);
@@ -560,7 +587,7 @@ TEST_CASE("RATE_LIMIT is a ceiling never exceeded, whatever the server allows") 
     now = limiter.next_send_time(now);
     limiter.on_send(now);
     sends.push_back(now);
-    limiter.on_response(now, now + 5ms, 200, {1000, 999, 1, std::nullopt});
+    limiter.on_response(now, now + 5ms, 200, fields(1000, 999, 1, std::nullopt));
     now += 5ms;
   }
   for (std::size_t i = 3; i < sends.size(); ++i) CHECK(sends[i] - sends[i - 3] >= 1s);
@@ -577,7 +604,7 @@ TEST_CASE("a restored snapshot schedules the first request as the server's log s
     const Reply reply = upstream.arrive(now);
     REQUIRE(reply.status == 200);
     first.on_response(now, now + 100ms, reply.status,
-                      parse_rate_limit_headers(render(reply, HeaderMode::honest), kWall));
+                      parse_rate_limit_headers(render(reply, HeaderMode::honest), kAt));
     now += 100ms;
   }
   // Killed after sending three more whose answers never came back.
@@ -600,8 +627,34 @@ TEST_CASE("a restored snapshot schedules the first request as the server's log s
     const Reply reply = upstream.arrive(now);
     if (reply.status == 429) ++refused;
     second.on_response(now, now + 100ms, reply.status,
-                       parse_rate_limit_headers(render(reply, HeaderMode::honest), kWall));
+                       parse_rate_limit_headers(render(reply, HeaderMode::honest), kAt));
     now += 100ms;
   }
   CHECK(refused == 0);
+}
+
+TEST_CASE("answers from the upstream's cache were not counted and teach no shorter window") {
+  UpstreamModel upstream{3s, 5, {}};
+  RateLimiter limiter{RateLimiter::Options{}};
+  HttpHeaders hit;
+  hit.add("X-Cache", "HIT");
+  TimePoint now = kStart;
+  int refused = 0;
+  for (int i = 0; i < 60; ++i) {
+    now = limiter.next_send_time(now);
+    REQUIRE(now != TimePoint::max());
+    limiter.on_send(now);
+    if (i % 3 == 1) {
+      // A URL asked again within the cache's lifetime: the server's limiter never sees it.
+      limiter.on_response(now, now + 5ms, 200, parse_rate_limit_headers(hit, kAt));
+    } else {
+      const Reply reply = upstream.arrive(now);
+      if (reply.status == 429) ++refused;
+      limiter.on_response(now, now + 50ms, reply.status,
+                          parse_rate_limit_headers(render(reply, HeaderMode::honest), kAt));
+    }
+    now += 50ms;
+  }
+  CHECK(refused == 0);
+  CHECK(limiter.window() >= 3s);
 }

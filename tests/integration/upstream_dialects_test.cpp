@@ -1,0 +1,213 @@
+// ingestd against upstreams that speak other dialects than the contract (no rate headers, epoch
+// Resets, a wait only in a 429's body, 410 for an expired cursor, a foreign envelope), and
+// against crashes that the server's sliding log outlives. Times come from the simulator's own
+// log of arrivals and answers, so process start-up is never part of a comparison.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace testsupport;
+
+namespace {
+
+struct Outcome {
+  std::string output;
+  double paging_s = 0;
+  std::int64_t refused = 0;
+  std::vector<Sim::Request> log;
+};
+
+std::map<std::string, std::string> env_for(const Sim& sim, const TestDatabase& db,
+                                           std::map<std::string, std::string> extra = {}) {
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "1000";
+  env["SUBMIT_ON_FINISH"] = "false";
+  for (auto& [k, v] : extra) env[k] = v;
+  return env;
+}
+
+// One complete run against a simulator with these flags; the stored set must be exact.
+Outcome ingest(std::vector<std::string> flags, std::int64_t events,
+               std::map<std::string, std::string> extra_env = {}) {
+  Sim sim(sim_args(13, events, std::move(flags)));
+  TestDatabase db;
+  const auto r = run(ingestd({"run"}), env_for(sim, db, std::move(extra_env)), 300s);
+  expect_exit(r, 0);
+  check_exact_dataset(sim, db);
+  return {r.output, sim.paging_seconds(), sim.stat("/status_counts/429"), sim.request_log()};
+}
+
+// What a client that knew the limit and window exactly would need for the same pages with the
+// same service times: page k leaves when page k-1 came back (the cursor chain is sequential)
+// and not before request k-limit has left the window.
+double floor_seconds(const std::vector<Sim::Request>& log, std::size_t limit, double window_s) {
+  std::vector<double> service;
+  for (const auto& r : log) {
+    if (r.status == 200) service.push_back((r.answered_ms - r.arrived_ms) / 1000.0);
+  }
+  std::vector<double> leaves(service.size());
+  for (std::size_t k = 0; k < service.size(); ++k) {
+    double t = k == 0 ? 0.0 : leaves[k - 1] + service[k - 1];
+    if (k >= limit) t = std::max(t, leaves[k - limit] + window_s);
+    leaves[k] = t;
+  }
+  return service.empty() ? 0.0 : leaves.back() + service.back();
+}
+
+}  // namespace
+
+TEST_CASE("no rate headers: an unmetered upstream is paged as fast as --unlimited") {
+  const std::vector<std::string> base = {"--unlimited", "--latency-ms-per-event", "0.05"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), base.begin(), base.end());
+    return extra;
+  };
+  const Outcome unlimited = ingest(base, 40'000);
+  const Outcome silent = ingest(with({"--rate-dialect", "none"}), 40'000);
+  const Outcome zero = ingest(with({"--rate-dialect", "zero-limit"}), 40'000);
+  MESSAGE("40 pages: unlimited " << unlimited.paging_s << " s, no headers " << silent.paging_s
+                                 << " s, Limit 0 " << zero.paging_s << " s");
+  CHECK(silent.refused == 0);
+  CHECK(zero.refused == 0);
+  CHECK(silent.paging_s <= 2 * unlimited.paging_s);
+  CHECK(zero.paging_s <= 2 * unlimited.paging_s);
+}
+
+// A 6 s window: an epoch instant in whole seconds carries up to a second less than a relative
+// Reset of an integer window, which a 2 s window would turn into a third of the wait.
+TEST_CASE("X-RateLimit-Reset as an epoch instant paces like the relative Reset") {
+  const std::vector<std::string> base = {
+      "--limit", "10", "--window-s", "6", "--latency-ms-per-event", "0.01"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), base.begin(), base.end());
+    return extra;
+  };
+  const Outcome relative = ingest(base, 40'000);
+  const Outcome epoch = ingest(with({"--rate-dialect", "epoch"}), 40'000);
+  const Outcome epoch_ms = ingest(with({"--rate-dialect", "epoch-ms"}), 40'000);
+  MESSAGE("40 pages at 10 per 6 s: relative " << relative.paging_s << " s, epoch seconds + Date "
+                                              << epoch.paging_s << " s, epoch ms "
+                                              << epoch_ms.paging_s << " s");
+  CHECK(relative.refused == 0);
+  CHECK(epoch.refused == 0);
+  CHECK(epoch_ms.refused == 0);
+  CHECK(epoch.paging_s <= 1.1 * relative.paging_s);
+  CHECK(epoch_ms.paging_s <= 1.1 * relative.paging_s);
+}
+
+TEST_CASE("a 429 that carries its wait only in the body, no rate headers anywhere") {
+  const Outcome o = ingest({"--limit", "3", "--window-s", "2", "--rate-dialect", "body-wait",
+                            "--latency-ms-per-event", "0.01"},
+                           12'000);
+  const double floor = floor_seconds(o.log, 3, 2.0);
+  MESSAGE("12 pages at 3 per 2 s, waits only in 429 bodies: " << o.paging_s << " s, " << o.refused
+                                                              << " x 429, floor " << floor << " s");
+  CHECK(o.refused <= 3);
+  CHECK(o.paging_s <= 2 * floor);
+  CHECK(o.output.find("Rate limit") == std::string::npos);
+}
+
+TEST_CASE("RATE_LIMIT is a ceiling even where the upstream allows more") {
+  const Outcome o = ingest({"--limit", "100", "--window-s", "1"}, 12'000, {{"RATE_LIMIT", "4/1s"}});
+  std::size_t checked = 0;
+  for (std::size_t k = 4; k < o.log.size(); ++k, ++checked) {
+    CHECK(o.log[k].arrived_ms - o.log[k - 4].arrived_ms >= 1000.0);
+  }
+  CHECK(checked == 8);
+}
+
+TEST_CASE("an expired cursor answered with 410 Gone is recovered") {
+  for (const std::string recovery : {"reissue", "restart"}) {
+    CAPTURE(recovery);
+    Sim sim(
+        sim_args(13, 20'000,
+                 {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "2", "--expired-as-gone"}));
+    TestDatabase db;
+    TempDir dir;
+    Process p({ingestd({"run"}), env_for(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
+               dir.path() / "log", false});
+    std::this_thread::sleep_for(800ms);
+    p.signal(SIGSTOP);
+    std::this_thread::sleep_for(3500ms);
+    p.signal(SIGCONT);
+    const auto code = p.wait_for(120s);
+    INFO(p.log());
+    REQUIRE(code == 0);
+    CHECK(sim.stat("/status_counts/410") >= 1);
+    CHECK(p.log().find("CursorExpired") != std::string::npos);
+    check_exact_dataset(sim, db);
+  }
+}
+
+TEST_CASE("a foreign envelope stops within 3 requests with exit 2, naming the missing field") {
+  Sim sim(sim_args(13, 20'000, {"--unlimited", "--foreign-envelope"}));
+  TestDatabase db;
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = run(ingestd({"run"}), env_for(sim, db), 60s);
+  expect_exit(r, 2);
+  CHECK(std::chrono::steady_clock::now() - started < 20s);
+  CHECK(sim.stat("/pages_served") <= 3);
+  CHECK(r.output.find("upstream: the response of " + sim.url() +
+                      "/api/v1/events has no \"pagination\" object; does UPSTREAM_BASE_URL point "
+                      "at the events API?") != std::string::npos);
+  CHECK(db.scalar("SELECT count(*) FROM events") == 0);
+}
+
+TEST_CASE("10 kill -9 against the server's sliding log: zero 429s, exact set") {
+  Sim sim(
+      sim_args(13, 30'000, {"--limit", "5", "--window-s", "3", "--latency-ms-per-event", "0.1"}));
+  TestDatabase db;
+  auto env = env_for(sim, db, {{"PAGE_LIMIT", "500"}});
+  std::mt19937 rng(20261124);
+  std::uniform_int_distribution<int> delay_ms(300, 2500);
+  int kills = 0;
+  while (kills < 10) {
+    TempDir dir;
+    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
+    const auto code = p.wait_for(std::chrono::milliseconds(delay_ms(rng)));
+    if (code) {
+      INFO(p.log());
+      REQUIRE(*code == 0);
+      break;
+    }
+    p.signal(SIGKILL);
+    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+    ++kills;
+  }
+  CHECK(kills == 10);
+  expect_exit(run(ingestd({"run"}), env, 300s), 0);
+  check_exact_dataset(sim, db);
+  CHECK(sim.stat("/status_counts/429") == 0);
+  CHECK(sim.stat("/max_in_window") <= 5);
+}
+
+TEST_CASE("kill -9 after the submission was accepted, before the ledger knew: no second one") {
+  Sim sim(sim_args(13, 5'000, {"--unlimited", "--submit-delay-ms", "5000"}));
+  TestDatabase db;
+  auto env = ingest_env(sim, db);
+  TempDir dir;
+  Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (sim.stat("/submissions/0/number") == 0) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    REQUIRE(p.running());
+    std::this_thread::sleep_for(20ms);
+  }
+  p.signal(SIGKILL);
+  REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+  CHECK(db.text("SELECT outcome FROM submissions") == "in_progress");
+
+  const auto r = run(ingestd({"submit"}), env);
+  expect_exit(r, 0);
+  CHECK(r.output.find("was accepted by the upstream") != std::string::npos);
+  CHECK(sim.stat("/submissions/1/number") == 0);
+  CHECK(db.text("SELECT outcome FROM submissions") == "accepted");
+  CHECK(db.scalar("SELECT count(*) FROM submissions") == 1);
+  // And nothing more on a later run.
+  expect_exit(run(ingestd({"submit"}), env), 0);
+  CHECK(sim.stat("/submissions/1/number") == 0);
+}
