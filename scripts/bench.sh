@@ -76,7 +76,9 @@ for k in range(len(service)):
     leaves.append(t)
 floor = leaves[-1] + service[-1]
 paging = (max(done for _, done, _ in log) - log[0][0]) / 1000
-print(f"{paging:.3f} {floor:.3f} {len(log)} {st[\"status_counts\"].get(\"429\", 0)} {st[\"max_in_window\"]}")
+refused = st["status_counts"].get("429", 0)
+peak = st["max_in_window"]
+print(f"{paging:.3f} {floor:.3f} {len(log)} {refused} {peak}")
 ' "$2" "$3"
 }
 mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
@@ -109,21 +111,28 @@ small_url=$sim_url
 db_small=$(new_db bench_small)
 read -r _ rss_small rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_small" "$ingestd" run)"
 
+# limited_run NAME PAGES LIMIT WINDOW_S MS_PER_EVENT SEED: one rate-limited run of PAGES pages
+# of 5,000 events; sets $paged to what paging prints. Not run in a subshell: the simulator it
+# starts must stay in $pids for cleanup.
+limited_run() {
+  start_sim "$1" --events $(($2 * 5000)) --limit "$3" --window-s "$4" --latency-ms-per-event "$5" \
+    --api-key bench-key --seed "$6"
+  local db
+  db=$(new_db "bench_$1")
+  "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db" "$ingestd" run >/dev/null 2>&1 ||
+    { say "rate-limited run $1 failed"; exit 1; }
+  paged=$(paging "$sim_url" "$3" "$4")
+}
+
 say "4/7 rate-limited run: $rl_pages pages at 10 requests per 2 s"
-start_sim limited --events $((rl_pages * 5000)) --limit 10 --window-s 2 --latency-ms-per-event 0.02 --api-key bench-key --seed 5
-db_rl=$(new_db bench_rl)
-"${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_rl" "$ingestd" run >/dev/null 2>&1 ||
-  { say "rate-limited run failed"; exit 1; }
-read -r t_rl floor_rl rl_requests rl_429 rl_max <<<"$(paging "$sim_url" 10 2)"
+limited_run rl "$rl_pages" 10 2 0.02 5
+read -r t_rl floor_rl rl_requests rl_429 rl_max <<<"$paged"
 
 contract_row="| 2b | contract shape: skipped (BENCH_CONTRACT_PAGES=0) | | | | |"
 if [ "$contract_pages" -gt 0 ]; then
   say "5/7 contract shape: $contract_pages pages of 5,000 at 10 requests per 60 s, 0.7 ms per event"
-  start_sim contract --events $((contract_pages * 5000)) --limit 10 --window-s 60 --latency-ms-per-event 0.7 --api-key bench-key --seed 6
-  db_contract=$(new_db bench_contract)
-  "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_contract" "$ingestd" run >/dev/null 2>&1 ||
-    { say "contract-shaped run failed"; exit 1; }
-  read -r t_c floor_c c_requests c_429 c_max <<<"$(paging "$sim_url" 10 60)"
+  limited_run contract "$contract_pages" 10 60 0.7 6
+  read -r t_c floor_c c_requests c_429 c_max <<<"$paged"
   contract_row="| 2b | rate-limited like the contract, $contract_pages pages at 10 req / 60 s, ~3.5 s a page | $t_c s paging, $c_requests requests, $c_429 × 429, at most $c_max in a window | honest floor $floor_c s | **$(ratio "$t_c" "$floor_c")** × floor | 0 × 429, ≤ 1.01 × floor |"
 fi
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <optional>
 #include <string_view>
 
@@ -16,9 +17,7 @@ constexpr std::size_t kMaxBodyExcerpt = 80;
 // Error envelopes are tiny; a larger body is a page or an HTML dump and is not worth a parse.
 constexpr std::size_t kMaxEnvelopeBytes = 64 * 1024;
 
-struct Envelope {
-  std::optional<std::string> error, message, code;
-};
+using Envelope = ErrorBody;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -49,10 +48,19 @@ std::optional<std::string> string_field(simdjson::ondemand::object& obj, std::st
   return std::string(value);
 }
 
-// Reads the {"error","message","code"} envelope. A truncated or non-JSON body yields no fields,
-// and the summary quotes its start instead.
-Envelope parse_envelope(std::string_view body) {
-  Envelope env;
+std::optional<std::int64_t> number_field(simdjson::ondemand::object& obj, std::string_view key) {
+  double value = 0;
+  if (obj.find_field_unordered(key).get_double().get(value) != simdjson::SUCCESS ||
+      !(value >= 0 && value <= 1e12)) {
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(std::ceil(value));
+}
+
+}  // namespace
+
+ErrorBody parse_error_body(std::string_view body) {
+  ErrorBody env;
   const std::string_view t = trim(body);
   if (t.empty() || t.front() != '{' || t.size() > kMaxEnvelopeBytes) return env;
   const simdjson::padded_string padded(t);
@@ -64,8 +72,18 @@ Envelope parse_envelope(std::string_view body) {
   env.error = string_field(obj, "error");
   env.message = string_field(obj, "message");
   env.code = string_field(obj, "code");
+  env.retry_after = number_field(obj, "retryAfter");
+  simdjson::ondemand::object rate;
+  if (obj.find_field_unordered("rateLimit").get_object().get(rate) == simdjson::SUCCESS) {
+    env.limit = number_field(rate, "limit");
+    env.remaining = number_field(rate, "remaining");
+    env.reset = number_field(rate, "reset");
+    if (!env.retry_after) env.retry_after = number_field(rate, "retryAfter");
+  }
   return env;
 }
+
+namespace {
 
 bool looks_like_html(std::string_view body) {
   const std::string_view t = trim(body);
@@ -123,12 +141,12 @@ bool names(const Envelope& env, std::string_view folded) {
 }  // namespace
 
 std::string error_summary(const HttpResult& r) {
-  return summarize(r, r.status == 0 ? Envelope{} : parse_envelope(r.body));
+  return summarize(r, r.status == 0 ? Envelope{} : parse_error_body(r.body));
 }
 
 Outcome classify_events_response(const HttpResult& r) {
   if (r.status == 200) return {OutcomeKind::ok, "HTTP 200"};
-  const Envelope env = r.status == 0 ? Envelope{} : parse_envelope(r.body);
+  const Envelope env = r.status == 0 ? Envelope{} : parse_error_body(r.body);
   std::string message = summarize(r, env);
   const int s = r.status;
   if (is_transient(s)) return {OutcomeKind::retry_backoff, std::move(message)};
@@ -170,7 +188,7 @@ std::optional<std::string> find_listed_submission(std::string_view body, std::in
 }
 
 SubmissionOutcome classify_submission_response(const HttpResult& r) {
-  const Envelope env = r.status == 0 ? Envelope{} : parse_envelope(r.body);
+  const Envelope env = r.status == 0 ? Envelope{} : parse_error_body(r.body);
   std::string message = summarize(r, env);
   const int s = r.status;
   if (s >= 200 && s <= 299) return {SubmissionOutcomeKind::accepted, std::move(message)};

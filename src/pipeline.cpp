@@ -135,6 +135,13 @@ class Fetcher {
       metrics_.rate_limit = limiter_.limit().value_or(0);
       metrics_.rate_window_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
+      spdlog::debug("upstream: HTTP {} in {} ms; limit {}, window {} ms, next request in {} ms",
+                    result.status,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(received - sent).count(),
+                    metrics_.rate_limit.load(), metrics_.rate_window_ms.load(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        limiter_.next_send_time(received) - received)
+                        .count());
 
       Outcome outcome = classify_events_response(result);
       std::optional<PageInfo> info;

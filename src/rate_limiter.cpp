@@ -1,11 +1,10 @@
 #include "ingestd/rate_limiter.hpp"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <cctype>
 #include <string_view>
 
+#include "ingestd/outcome.hpp"
 #include "ingestd/timestamp.hpp"
 
 namespace ingestd {
@@ -22,8 +21,6 @@ constexpr std::size_t kMaxDigits = 16;
 // Reset values this large are epoch instants: 10^9 s is in 2001, 10^12 ms too.
 constexpr std::int64_t kEpochSeconds = 1'000'000'000;
 constexpr std::int64_t kEpochMillis = 1'000'000'000'000;
-// Rate-limit bodies are tiny; anything larger is not worth a parse.
-constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -141,42 +138,6 @@ bool served_from_cache(const HttpHeaders& headers) {
          std::tolower(static_cast<unsigned char>(v[2])) == 't';
 }
 
-// A whole non-negative JSON number of the object, fractions rounded up.
-std::optional<std::int64_t> body_number(simdjson::ondemand::object& obj, std::string_view key) {
-  simdjson::ondemand::value value;
-  if (obj.find_field_unordered(key).get(value) != simdjson::SUCCESS) return std::nullopt;
-  std::string_view token = value.raw_json_token();
-  if (const auto v = parse_number_up(token); v && *v <= kMaxLimit) return v;
-  return std::nullopt;
-}
-
-struct BodyFields {
-  std::optional<std::int64_t> retry_after, limit, remaining, reset;
-};
-
-BodyFields parse_body(std::string_view body) {
-  BodyFields f;
-  const std::string_view t = trim(body);
-  if (t.empty() || t.front() != '{' || t.size() > kMaxBodyBytes) return f;
-  const simdjson::padded_string padded(t);
-  simdjson::ondemand::parser parser;
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::object root;
-  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(root) != simdjson::SUCCESS) {
-    return f;
-  }
-  f.retry_after = body_number(root, "retryAfter");
-  simdjson::ondemand::object rate;
-  if (root.find_field_unordered("rateLimit").get_object().get(rate) == simdjson::SUCCESS) {
-    f.limit = body_number(rate, "limit");
-    f.remaining = body_number(rate, "remaining");
-    f.reset = body_number(rate, "reset");
-    if (!f.retry_after) f.retry_after = body_number(rate, "retryAfter");
-  }
-  return f;
-}
-
 // Limit and Remaining describe one budget: without a usable Limit, or with more remaining than
 // the limit, neither is something to pace by.
 void drop_inconsistent(RateLimitHeaders& h, bool limit_sent) {
@@ -215,14 +176,14 @@ RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTi
 RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at) {
   RateLimitHeaders h = parse_rate_limit_headers(response.headers, at);
   if (response.status != 429 || (h.retry_after && h.limit && h.remaining && h.reset)) return h;
-  const BodyFields body = parse_body(response.body);
+  const ErrorBody body = parse_error_body(response.body);
   if (!h.retry_after && body.retry_after) h.retry_after = bounded_wait(seconds(*body.retry_after));
   if (!h.reset && body.reset) {
     const Reset reset = reset_wait(*body.reset, at, server_clock(response.headers, at));
     h.reset = reset.wait;
     h.reset_spread = reset.spread;
   }
-  if (!h.limit && !h.remaining && body.limit) {
+  if (!h.limit && !h.remaining && body.limit && *body.limit <= kMaxLimit) {
     h.limit = body.limit;
     h.remaining = body.remaining;
     drop_inconsistent(h, true);
@@ -232,6 +193,7 @@ RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at) 
 
 RateLimiter::RateLimiter(Options options)
     : options_(options),
+      fixed_margin_(options.margin),
       window_hi_(std::max(options.initial_window, Duration(std::chrono::milliseconds(1)))) {}
 
 std::optional<std::int64_t> RateLimiter::limit() const {
@@ -240,7 +202,7 @@ std::optional<std::int64_t> RateLimiter::limit() const {
 }
 
 RateLimiter::Duration RateLimiter::margin() const {
-  return options_.margin +
+  return fixed_margin_ +
          std::chrono::duration_cast<Duration>(window_hi_ * std::max(options_.margin_fraction, 0.0));
 }
 
@@ -387,14 +349,24 @@ void RateLimiter::learn_window(TimePoint sent_at, std::int64_t count, bool exact
       lower(*reset - spread + age(count - 1));
     }
   }
-  observe_window(lo, hi);
+  observe_window(lo, hi, false);
 }
 
-void RateLimiter::observe_window(std::optional<Duration> lo, std::optional<Duration> hi) {
+void RateLimiter::observe_window(std::optional<Duration> lo, std::optional<Duration> hi,
+                                 bool refused) {
   const Duration min_window = std::chrono::milliseconds(1);
   if (lo && *lo >= window_hi_) {
     window_lo_ = *lo;
-    window_hi_ = (hi && *hi > *lo) ? *hi : std::max<Duration>(2 * *lo, *lo + seconds(1));
+    if (hi && *hi > *lo) {
+      window_hi_ = *hi;
+    } else if (!refused && *lo < window_hi_ + margin()) {
+      // Bounds come from send times, the server's from arrivals: a difference in one-way
+      // delay can put a bound that much past the truth. Unless a request was refused, that
+      // moves the window but is no sign of a longer one.
+      window_hi_ = *lo;
+    } else {
+      window_hi_ = std::max<Duration>(2 * *lo, *lo + seconds(1));
+    }
     return;
   }
   if (lo) window_lo_ = std::max(window_lo_, *lo);
@@ -446,7 +418,12 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
   grant_ = 0;
   const std::optional<Duration> wait = headers.retry_after ? headers.retry_after : headers.reset;
   const Duration until_free = wait ? *wait : window_hi_;
-  if (!limit_known_) learn_from_refusal(sent_at, received_at, wait);
+  if (limit_known_) {
+    fixed_margin_ = std::min(std::max<Duration>(2 * fixed_margin_, std::chrono::milliseconds(1)),
+                             std::max(options_.max_margin, options_.margin));
+  } else {
+    learn_from_refusal(sent_at, received_at, wait);
+  }
   floor_ = std::max(floor_, received_at + until_free + margin());
   burst_start_ = floor_;
 
@@ -457,7 +434,7 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
   const auto n = static_cast<std::size_t>(limit_);
   bool own = entries.size() > n;
   for (std::size_t i = 1; own && i <= n; ++i) own = !entries[i].unknown && entries[i].confirmed;
-  if (own) observe_window(sent_at - entries[n].at, std::nullopt);
+  if (own) observe_window(sent_at - entries[n].at, std::nullopt, true);
 
   // Refused requests stay in the server's log: it holds at least limit + 1 now. A bare
   // Retry-After is all the server chose to say, and it is trusted as is.

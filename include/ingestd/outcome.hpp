@@ -48,6 +48,16 @@ SubmissionOutcome classify_submission_response(const HttpResult& r);
 // "status", or a 2xx one), or nullopt when there is none or the body is not such a list.
 std::optional<std::string> find_listed_submission(std::string_view body, std::int64_t id_count);
 
+// The JSON body of an error answer: the {"error","message","code"} envelope and the rate-limit
+// fields a 429 may carry ("retryAfter" at the top or in "rateLimit", rateLimit.limit /
+// remaining / reset; non-negative numbers, fractions rounded up). A truncated, non-JSON or
+// oversized body yields no fields.
+struct ErrorBody {
+  std::optional<std::string> error, message, code;
+  std::optional<std::int64_t> retry_after, limit, remaining, reset;
+};
+ErrorBody parse_error_body(std::string_view body);
+
 // One line for logs and error messages, at most 200 bytes and free of control characters, e.g.
 // "HTTP 503: Service Unavailable (SERVICE_UNAVAILABLE)", "HTTP 502: HTML error page", or the
 // transport error when no response arrived. Only the body's envelope is quoted, never request

@@ -80,7 +80,8 @@ RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at);
 //    gives the window. From then on requests are paced as for a limited upstream.
 //  - An optional ceiling (RATE_LIMIT) is never exceeded, whatever the server says.
 // Reset is taken as computed when the request arrived, before a slow page is built.
-// Margin per request is margin + margin_fraction * window: it absorbs one-way delay jitter.
+// Margin per request is margin + margin_fraction * window: it absorbs one-way delay jitter, and
+// its fixed part doubles after each 429 the model did not foresee.
 class RateLimiter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -95,7 +96,10 @@ class RateLimiter {
   struct Options {
     // The window assumed for a 429 that says nothing of its wait, until one is learned.
     Duration initial_window = std::chrono::seconds(60);
-    Duration margin = std::chrono::milliseconds(25);
+    // Absorbs the difference in one-way delay between two requests; doubled after every 429
+    // the model did not foresee, up to max_margin.
+    Duration margin = std::chrono::milliseconds(5);
+    Duration max_margin = std::chrono::milliseconds(250);
     double margin_fraction = 0.002;
     std::optional<Ceiling> ceiling = std::nullopt;
   };
@@ -142,7 +146,8 @@ class RateLimiter {
   std::vector<Entry> entries_up_to(TimePoint at) const;
   // Entries the schedule still holds against a request sent at `at`.
   std::int64_t count_in_window(TimePoint at) const;
-  void observe_window(std::optional<Duration> lo, std::optional<Duration> hi);
+  // `refused`: the evidence is a 429 the model did not foresee.
+  void observe_window(std::optional<Duration> lo, std::optional<Duration> hi, bool refused);
   void learn_window(TimePoint sent_at, std::int64_t count, bool exact,
                     const RateLimitHeaders& headers);
   void sync_count(TimePoint sent_at, std::int64_t count, bool exact);
@@ -152,6 +157,7 @@ class RateLimiter {
   void prune(TimePoint now);
 
   Options options_;
+  Duration fixed_margin_;
   std::int64_t limit_ = 1;
   bool limit_known_ = false;
   // Requests the latest response's Remaining still allows, and the send time it was for.

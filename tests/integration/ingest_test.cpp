@@ -66,25 +66,11 @@ TEST_CASE("kill -9 at random moments, restarting each time: exact set, checkpoin
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "1000";
   env["SUBMIT_ON_FINISH"] = "false";
-  std::mt19937 rng(20261123);
-  std::uniform_int_distribution<int> delay_ms(150, 900);
-  int kills = 0;
-  for (int round = 0; round < 12 && kills < 6; ++round) {
-    TempDir dir;
-    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
-    const auto code = p.wait_for(std::chrono::milliseconds(delay_ms(rng)));
-    if (code) {
-      INFO(p.log());
-      REQUIRE(*code == 0);
-      break;
-    }
-    p.signal(SIGKILL);
-    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
-    ++kills;
+  const int kills = kill_at_random(env, 6, 12, 150ms, 900ms, 20261123, [&] {
     // Rows and checkpoint commit together: the counter always equals the stored rows.
     const std::string counted = db.text("SELECT events FROM ingest_checkpoint");
     if (!counted.empty()) CHECK(std::stoll(counted) == db.scalar("SELECT count(*) FROM events"));
-  }
+  });
   CHECK(kills >= 5);
   expect_exit(run(ingestd({"run"}), env), 0);
   check_exact_dataset(sim, db);

@@ -30,6 +30,11 @@ std::map<std::string, std::string> env_for(const Sim& sim, const TestDatabase& d
   return env;
 }
 
+std::vector<std::string> plus(std::vector<std::string> base, const std::vector<std::string>& more) {
+  base.insert(base.end(), more.begin(), more.end());
+  return base;
+}
+
 // One complete run against a simulator with these flags; the stored set must be exact.
 Outcome ingest(std::vector<std::string> flags, std::int64_t events,
                std::map<std::string, std::string> extra_env = {}) {
@@ -62,13 +67,9 @@ double floor_seconds(const std::vector<Sim::Request>& log, std::size_t limit, do
 
 TEST_CASE("no rate headers: an unmetered upstream is paged as fast as --unlimited") {
   const std::vector<std::string> base = {"--unlimited", "--latency-ms-per-event", "0.05"};
-  auto with = [&](std::vector<std::string> extra) {
-    extra.insert(extra.begin(), base.begin(), base.end());
-    return extra;
-  };
   const Outcome unlimited = ingest(base, 40'000);
-  const Outcome silent = ingest(with({"--rate-dialect", "none"}), 40'000);
-  const Outcome zero = ingest(with({"--rate-dialect", "zero-limit"}), 40'000);
+  const Outcome silent = ingest(plus(base, {"--rate-dialect", "none"}), 40'000);
+  const Outcome zero = ingest(plus(base, {"--rate-dialect", "zero-limit"}), 40'000);
   MESSAGE("40 pages: unlimited " << unlimited.paging_s << " s, no headers " << silent.paging_s
                                  << " s, Limit 0 " << zero.paging_s << " s");
   CHECK(silent.refused == 0);
@@ -82,13 +83,9 @@ TEST_CASE("no rate headers: an unmetered upstream is paged as fast as --unlimite
 TEST_CASE("X-RateLimit-Reset as an epoch instant paces like the relative Reset") {
   const std::vector<std::string> base = {
       "--limit", "10", "--window-s", "6", "--latency-ms-per-event", "0.01"};
-  auto with = [&](std::vector<std::string> extra) {
-    extra.insert(extra.begin(), base.begin(), base.end());
-    return extra;
-  };
   const Outcome relative = ingest(base, 40'000);
-  const Outcome epoch = ingest(with({"--rate-dialect", "epoch"}), 40'000);
-  const Outcome epoch_ms = ingest(with({"--rate-dialect", "epoch-ms"}), 40'000);
+  const Outcome epoch = ingest(plus(base, {"--rate-dialect", "epoch"}), 40'000);
+  const Outcome epoch_ms = ingest(plus(base, {"--rate-dialect", "epoch-ms"}), 40'000);
   MESSAGE("40 pages at 10 per 6 s: relative " << relative.paging_s << " s, epoch seconds + Date "
                                               << epoch.paging_s << " s, epoch ms "
                                               << epoch_ms.paging_s << " s");
@@ -120,29 +117,6 @@ TEST_CASE("RATE_LIMIT is a ceiling even where the upstream allows more") {
   CHECK(checked == 8);
 }
 
-TEST_CASE("an expired cursor answered with 410 Gone is recovered") {
-  for (const std::string recovery : {"reissue", "restart"}) {
-    CAPTURE(recovery);
-    Sim sim(
-        sim_args(13, 20'000,
-                 {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "2", "--expired-as-gone"}));
-    TestDatabase db;
-    TempDir dir;
-    Process p({ingestd({"run"}), env_for(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
-               dir.path() / "log", false});
-    std::this_thread::sleep_for(800ms);
-    p.signal(SIGSTOP);
-    std::this_thread::sleep_for(3500ms);
-    p.signal(SIGCONT);
-    const auto code = p.wait_for(120s);
-    INFO(p.log());
-    REQUIRE(code == 0);
-    CHECK(sim.stat("/status_counts/410") >= 1);
-    CHECK(p.log().find("CursorExpired") != std::string::npos);
-    check_exact_dataset(sim, db);
-  }
-}
-
 TEST_CASE("a foreign envelope stops within 3 requests with exit 2, naming the missing field") {
   Sim sim(sim_args(13, 20'000, {"--unlimited", "--foreign-envelope"}));
   TestDatabase db;
@@ -162,22 +136,7 @@ TEST_CASE("10 kill -9 against the server's sliding log: zero 429s, exact set") {
       sim_args(13, 30'000, {"--limit", "5", "--window-s", "3", "--latency-ms-per-event", "0.1"}));
   TestDatabase db;
   auto env = env_for(sim, db, {{"PAGE_LIMIT", "500"}});
-  std::mt19937 rng(20261124);
-  std::uniform_int_distribution<int> delay_ms(300, 2500);
-  int kills = 0;
-  while (kills < 10) {
-    TempDir dir;
-    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
-    const auto code = p.wait_for(std::chrono::milliseconds(delay_ms(rng)));
-    if (code) {
-      INFO(p.log());
-      REQUIRE(*code == 0);
-      break;
-    }
-    p.signal(SIGKILL);
-    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
-    ++kills;
-  }
+  const int kills = kill_at_random(env, 10, 30, 300ms, 2500ms, 20261124);
   CHECK(kills == 10);
   expect_exit(run(ingestd({"run"}), env, 300s), 0);
   check_exact_dataset(sim, db);

@@ -148,10 +148,15 @@ TEST_CASE("events repeated across page boundaries") {
   run_exact({"--unlimited", "--fault-repeat", "0.3"});
 }
 
+// Expiry as the contract says it (400 CURSOR_EXPIRED) and as other APIs do (410 Gone).
 TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
-  for (const std::string recovery : {"reissue", "restart"}) {
+  for (const auto& [recovery, gone] : {std::pair{"reissue", false}, std::pair{"restart", false},
+                                       std::pair{"reissue", true}, std::pair{"restart", true}}) {
     CAPTURE(recovery);
-    Sim sim(sim_args(11, 20'000, {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "2"}));
+    CAPTURE(gone);
+    std::vector<std::string> flags = {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "2"};
+    if (gone) flags.push_back("--expired-as-gone");
+    Sim sim(sim_args(11, 20'000, flags));
     TestDatabase db;
     TempDir dir;
     Process p({ingestd({"run"}), env_for(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
@@ -163,7 +168,8 @@ TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
     const auto code = p.wait_for(120s);
     INFO(p.log());
     REQUIRE(code == 0);
-    CHECK(p.log().find("cursor") != std::string::npos);
+    CHECK(p.log().find(gone ? "CursorExpired" : "CURSOR_EXPIRED") != std::string::npos);
+    CHECK(sim.stat(gone ? "/status_counts/410" : "/status_counts/400") >= 1);
     check_exact_dataset(sim, db);
   }
 }

@@ -549,10 +549,20 @@ struct Server::State {
             now};
   }
 
-  void log_request(const RateView& v, const httplib::Response& res) {
+  // httplib writes a response and then calls its logger on the thread that ran the handler:
+  // the record waits there for the moment the last byte was written.
+  static inline thread_local std::optional<RequestRecord> unanswered;
+
+  void note_counted(const RateView& v, const httplib::Response& res) {
+    unanswered = RequestRecord{v.arrived, {}, res.status < 0 ? 200 : res.status};
+  }
+
+  void note_answered() {
+    if (!unanswered) return;
+    unanswered->answered = SteadyClock::now();
     std::lock_guard lock(log_mu);
-    if (request_log.size() >= kMaxRequestLog) return;
-    request_log.push_back({v.arrived, SteadyClock::now(), res.status < 0 ? 200 : res.status});
+    if (request_log.size() < kMaxRequestLog) request_log.push_back(*unanswered);
+    unanswered.reset();
   }
 
   void rate_headers(httplib::Response& res, const RateView& v, std::uint64_t reqno) {
@@ -773,7 +783,7 @@ struct Server::State {
       State& state;
       const RateView& rate;
       const httplib::Response& res;
-      ~LogOnExit() { state.log_request(rate, res); }
+      ~LogOnExit() { state.note_counted(rate, res); }
     } log_on_exit{*this, rate, res};
     if (!rate.allowed) {
       refuse(req, res, rate, reqno);
@@ -1052,7 +1062,9 @@ struct Server::State {
       for (const auto& [status, count] : status_counts) {
         if (comma) body.push_back(',');
         comma = true;
-        body += "\"" + std::to_string(status) + "\":";
+        body.push_back('"');
+        append_int(body, status);
+        body += "\":";
         append_uint(body, count);
       }
     }
@@ -1183,6 +1195,7 @@ struct Server::State {
         R"(/internal/event/(\d+))",
         [this](const httplib::Request& req, httplib::Response& res) { handle_event(req, res); });
     http.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+      note_answered();
       std::lock_guard lock(status_mu);
       ++status_counts[res.status];
     });

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -365,6 +366,29 @@ std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase
   return {{"UPSTREAM_BASE_URL", sim.url()}, {"UPSTREAM_API_KEY", "test-key"},
           {"DATABASE_URL", db.url()},       {"SUBMISSION_REPO", "https://example.invalid/ingestd"},
           {"PROGRESS_INTERVAL_S", "1"},     {"LOG_FORMAT", "text"}};
+}
+
+int kill_at_random(const std::map<std::string, std::string>& env, int max_kills, int max_rounds,
+                   std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay,
+                   std::uint32_t seed, const std::function<void()>& after_kill) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::int64_t> delay(min_delay.count(), max_delay.count());
+  int kills = 0;
+  for (int round = 0; round < max_rounds && kills < max_kills; ++round) {
+    TempDir dir;
+    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
+    const auto code = p.wait_for(std::chrono::milliseconds(delay(rng)));
+    if (code) {
+      INFO(p.log());
+      REQUIRE(*code == 0);
+      break;
+    }
+    p.signal(SIGKILL);
+    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+    ++kills;
+    if (after_kill) after_kill();
+  }
+  return kills;
 }
 
 void expect_exit(const RunResult& r, int code) {

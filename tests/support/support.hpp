@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -134,6 +135,14 @@ class TestDatabase {
 
 // Settings for an `ingestd run` against a simulator and a database.
 std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase& db);
+
+// Runs `ingestd run` with env and kills it with SIGKILL after a random delay in
+// [min_delay, max_delay] (from `seed`), over and over, up to max_kills kills in at most
+// max_rounds starts; a run that finishes by itself first must exit 0 and ends the series.
+// after_kill runs after each kill. Returns the number of kills.
+int kill_at_random(const std::map<std::string, std::string>& env, int max_kills, int max_rounds,
+                   std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay,
+                   std::uint32_t seed, const std::function<void()>& after_kill = {});
 
 // Fails the test with the process output when the exit code differs.
 void expect_exit(const RunResult& r, int code);
