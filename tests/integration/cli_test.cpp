@@ -31,10 +31,14 @@ std::string last_line(const std::string& s) {
 TEST_CASE("--help explains the commands, settings and exit codes, --version prints it") {
   auto r = run(ingestd({"--help"}), clean_env());
   expect_exit(r, 0);
-  for (const char* s : {"run", "migrate", "submit", "status", "--page-limit", "--database-url",
-                        "Exit codes", "UPSTREAM_API_KEY"}) {
+  for (const char* s :
+       {"run", "migrate", "submit", "status", "--page-limit", "--database-url", "Exit codes",
+        "UPSTREAM_API_KEY", "--page-limit INT", "--http-gzip BOOL", "--http-timeout-s SECONDS",
+        "--upstream-base-url URL", "--rate-limit N/DURATION"}) {
     CHECK_MESSAGE(r.output.find(s) != std::string::npos, s);
   }
+  // Every setting names the kind of value it takes.
+  CHECK(r.output.find(" TEXT ") == std::string::npos);
   r = run(ingestd({"--version"}), clean_env());
   expect_exit(r, 0);
   CHECK(r.output.starts_with("ingestd "));

@@ -1,6 +1,8 @@
 // `ingestd submit`: streaming every ID to the real upstream-sim, the attempt ledger and the cap.
 #include <doctest/doctest.h>
 
+#include <regex>
+
 #include "support.hpp"
 
 using namespace testsupport;
@@ -42,6 +44,19 @@ TEST_CASE("submit: dry run, exact verdict, and a second submit sends nothing") {
   CHECK(second.output.find("already accepted") != std::string::npos);
   CHECK(sim.stat("/submissions/1/number") == 0);
   CHECK(db.scalar("SELECT count(*) FROM submissions") == 1);
+
+  // Instants in status are ISO-8601 UTC, and the output ends with a newline.
+  const auto status = run(ingestd({"status", "--json"}), env);
+  expect_exit(status, 0);
+  CHECK(std::regex_search(
+      status.output, std::regex(R"re("started_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")re")));
+  CHECK(status.output.find("\"outcome\":\"accepted\"") != std::string::npos);
+  CHECK(status.output.back() == '\n');
+  const auto text = run(ingestd({"status"}), env);
+  expect_exit(text, 0);
+  CHECK(std::regex_search(text.output,
+                          std::regex(R"re(#1 accepted started \d{4}-\d\d-\d\dT[0-9:.]+Z)re")));
+  CHECK(text.output.back() == '\n');
 }
 
 TEST_CASE("submit refuses before ingestion is complete and gives the numbers") {

@@ -359,6 +359,7 @@ struct RateView {
   int reset;
   std::int64_t reset_ms;  // unrounded: when the oldest logged request leaves the window
   SteadyClock::time_point arrived;
+  std::int64_t arrived_epoch_ms;  // the instants of the epoch dialects count from the arrival
 };
 
 // One counted request: when it arrived and when its answer was ready, for the benchmark's floor.
@@ -544,9 +545,9 @@ struct Server::State {
     const auto left = std::chrono::duration<double>(log.front() + w - now).count();
     const int reset = std::max(1, static_cast<int>(std::ceil(left)));
     const int remaining = std::max<std::int64_t>(0, limit - static_cast<std::int64_t>(log.size()));
-    return {allowed,   storm, limit,
-            remaining, reset, static_cast<std::int64_t>(std::ceil(left * 1000.0)),
-            now};
+    return {allowed,   storm,         limit,
+            remaining, reset,         static_cast<std::int64_t>(std::ceil(left * 1000.0)),
+            now,       now_epoch_ms()};
   }
 
   // httplib writes a response and then calls its logger on the thread that ran the handler:
@@ -575,6 +576,7 @@ struct Server::State {
         res.set_header("X-RateLimit-Remaining", "1000000");
         return;
       case RateDialect::epoch:
+      case RateDialect::epoch_frac:
       case RateDialect::epoch_ms:
       case RateDialect::contract:
         break;
@@ -597,13 +599,19 @@ struct Server::State {
     }
     res.set_header("X-RateLimit-Limit", std::to_string(v.limit));
     res.set_header("X-RateLimit-Remaining", std::to_string(v.remaining));
-    const std::int64_t now_ms = now_epoch_ms();
+    // The instant the oldest slot frees, by the server's clock; Date is when it answers.
+    const std::int64_t frees_ms = v.arrived_epoch_ms + v.reset_ms;
     if (opt.rate_dialect == RateDialect::epoch) {
-      // The instant the oldest slot frees, rounded up to a whole second, by the server's clock.
-      res.set_header("X-RateLimit-Reset", std::to_string((now_ms + v.reset_ms + 999) / 1000));
-      res.set_header("Date", http_date(now_ms / 1000));
+      res.set_header("X-RateLimit-Reset", std::to_string((frees_ms + 999) / 1000));
+      res.set_header("Date", http_date(now_epoch_ms() / 1000));
+    } else if (opt.rate_dialect == RateDialect::epoch_frac) {
+      const std::int64_t at = frees_ms;
+      char text[32];
+      std::snprintf(text, sizeof text, "%lld.%03lld", static_cast<long long>(at / 1000),
+                    static_cast<long long>(at % 1000));
+      res.set_header("X-RateLimit-Reset", text);
     } else if (opt.rate_dialect == RateDialect::epoch_ms) {
-      res.set_header("X-RateLimit-Reset", std::to_string(now_ms + v.reset_ms));
+      res.set_header("X-RateLimit-Reset", std::to_string(frees_ms));
     } else {
       res.set_header("X-RateLimit-Reset", std::to_string(v.reset));
     }

@@ -13,12 +13,13 @@ namespace upstream_sim {
 
 // How rate limits are spoken: the contract's headers, or a dialect of another API.
 enum class RateDialect {
-  contract,   // X-RateLimit-* with Reset in seconds until, Retry-After on a 429
-  none,       // no rate headers at all; a 429's body is the contract's
-  body_wait,  // no rate headers at all; a 429's body carries only retryAfter
-  epoch,      // Reset as an epoch instant in seconds, with a Date header
-  epoch_ms,   // Reset as an epoch instant in milliseconds, no Date header
-  zero_limit  // X-RateLimit-Limit: 0 and a huge Remaining, as unmetered APIs send
+  contract,    // X-RateLimit-* with Reset in seconds until, Retry-After on a 429
+  none,        // no rate headers at all; a 429's body is the contract's
+  body_wait,   // no rate headers at all; a 429's body carries only retryAfter
+  epoch,       // Reset as an epoch instant in whole seconds, with a Date header
+  epoch_frac,  // Reset as an epoch instant in seconds with milliseconds, no Date header
+  epoch_ms,    // Reset as an epoch instant in milliseconds, no Date header
+  zero_limit   // X-RateLimit-Limit: 0 and a huge Remaining, as unmetered APIs send
 };
 
 struct ServerOptions {

@@ -1,0 +1,313 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <optional>
+#include <regex>
+
+#include "common/errors.hpp"
+#include "common/text.hpp"
+
+namespace ingestd {
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"UPSTREAM_BASE_URL", "URL", "",
+       "scheme://host[:port][/prefix] of the events API; ingestd calls "
+       "${UPSTREAM_BASE_URL}/api/v1/events"},
+      {"UPSTREAM_API_KEY", "KEY", "", "API key sent as X-API-Key; never logged", true},
+      {"DATABASE_URL", "URL", "", "libpq connection URI or conninfo string", true},
+      {"PAGE_LIMIT", "INT", "5000", "events per request, 1 to 5000 (the upstream's maximum)"},
+      {"RATE_LIMIT", "N/DURATION", "",
+       "optional ceiling on upstream requests, N/<duration> such as 10/60s or 5/500ms; never "
+       "exceeded whatever the server's headers say; empty: the headers decide"},
+      {"SUBMISSION_URL", "URL", "",
+       "submission endpoint; default ${UPSTREAM_BASE_URL}/api/v1/submissions"},
+      {"SUBMISSION_REPO", "URL", "", "value of the github_repo query parameter of the submission"},
+      {"SUBMIT_ON_FINISH", "BOOL", "true", "submit the IDs when ingestion completes (true/false)"},
+      {"SUBMISSION_MAX_ATTEMPTS", "INT", "5",
+       "submission attempts allowed, 1 to 5 (the upstream's cap)"},
+      {"LOG_LEVEL", "LEVEL", "info", "trace, debug, info, warn or error"},
+      {"LOG_FORMAT", "text|json", "text", "text, or json for one JSON object per line"},
+      {"METRICS_ADDR", "HOST:PORT", "",
+       "host:port for the Prometheus text endpoint; empty disables it"},
+      {"STREAM", "NAME", "events",
+       "name of the cursor chain in ingest_checkpoint (one per API key)"},
+      {"CURSOR_RECOVERY", "reissue|restart", "reissue",
+       "on an expired saved cursor: reissue (same position, fresh expiry) or restart (first page)"},
+      {"HTTP_TIMEOUT_S", "SECONDS", "120", "total time allowed for one HTTP request, seconds"},
+      {"HTTP_CONNECT_TIMEOUT_S", "SECONDS", "10", "TCP/TLS connect timeout, seconds"},
+      {"HTTP_GZIP", "BOOL", "true", "ask the upstream for gzip-compressed pages (true/false)"},
+      {"RETRY_MAX_ATTEMPTS", "INT", "8",
+       "retries of one failing request before giving up (exit 75)"},
+      {"DB_CONNECT_TIMEOUT_S", "SECONDS", "60",
+       "how long to keep retrying an unreachable database (exit 4)"},
+      {"QUEUE_PAGES", "INT", "4", "pages buffered between fetcher, decoder and writer, 1 to 64"},
+      {"PROGRESS_INTERVAL_S", "SECONDS", "5", "seconds between progress log lines"},
+  };
+  return keys;
+}
+
+std::string flag_for(std::string_view key) {
+  std::string flag = "--";
+  for (char c : key)
+    flag += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return flag;
+}
+
+namespace {
+
+const ConfigKey* find_key(std::string_view name) {
+  const auto& keys = config_keys();
+  auto it =
+      std::find_if(keys.begin(), keys.end(), [&](const ConfigKey& k) { return k.name == name; });
+  return it == keys.end() ? nullptr : &*it;
+}
+
+struct Value {
+  std::string text;
+  std::string origin;
+};
+
+class Resolver {
+ public:
+  explicit Resolver(const std::vector<ConfigLayer>& layers) {
+    for (const auto& key : config_keys())
+      values_[std::string(key.name)] = {std::string(key.default_value), "default"};
+    for (const auto& layer : layers) {
+      for (const auto& [name, text] : layer.values) {
+        if (!find_key(name)) {
+          if (layer.reject_unknown)
+            throw ConfigError("config: unknown key " + name + " in " + layer.origin);
+          continue;
+        }
+        values_[name] = {text, layer.origin};
+      }
+    }
+  }
+
+  const std::string& text(std::string_view key) const { return values_.at(std::string(key)).text; }
+
+  [[noreturn]] void fail(std::string_view key, std::string_view requirement) const {
+    const Value& v = values_.at(std::string(key));
+    const ConfigKey* spec = find_key(key);
+    std::string shown = spec && spec->secret ? std::string("<redacted>") : "\"" + v.text + "\"";
+    throw ConfigError("config: " + std::string(key) + " " + std::string(requirement) + " (got " +
+                      shown + " from " + v.origin + ")");
+  }
+
+  long long integer(std::string_view key, long long lo, long long hi) const {
+    const std::string& s = text(key);
+    long long out = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || out < lo || out > hi) {
+      fail(key, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+    }
+    return out;
+  }
+
+  std::chrono::milliseconds seconds(std::string_view key, double lo, double hi) const {
+    const std::string& s = text(key);
+    double out = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !(out >= lo && out <= hi)) {
+      fail(key, "must be a number of seconds from " + trim_number(lo) + " to " + trim_number(hi));
+    }
+    return std::chrono::milliseconds(static_cast<long long>(out * 1000.0));
+  }
+
+  bool boolean(std::string_view key) const {
+    std::string s = text(key);
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "0" || s == "no" || s == "off") return false;
+    fail(key, "must be true or false");
+  }
+
+  std::string choice(std::string_view key, std::initializer_list<std::string_view> allowed) const {
+    const std::string& s = text(key);
+    for (auto a : allowed) {
+      if (s == a) return s;
+    }
+    std::string list;
+    for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+    fail(key, "must be one of " + list);
+  }
+
+ private:
+  static std::string trim_number(double d) {
+    std::string s = std::to_string(d);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+  std::map<std::string, Value> values_;
+};
+
+bool is_http_url(std::string_view url) {
+  static const std::regex re(
+      R"(^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+)(:[0-9]{1,5})?(/[^\s?#]*)?$)");
+  return std::regex_match(url.begin(), url.end(), re);
+}
+
+std::string normalise_base_url(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  constexpr std::string_view suffix = "/api/v1";
+  if (url.size() >= suffix.size() &&
+      url.compare(url.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    url.resize(url.size() - suffix.size());
+  }
+  return url;
+}
+
+bool is_database_url(std::string_view url) {
+  return url.starts_with("postgresql://") || url.starts_with("postgres://") ||
+         url.find('=') != std::string_view::npos;
+}
+
+bool is_host_port(std::string_view addr) {
+  static const std::regex re(R"(^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):([0-9]{1,5})$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(addr.begin(), addr.end(), m, re)) return false;
+  return std::stoi(m[2].str()) <= 65535;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_dotenv(std::string_view text, std::string_view origin) {
+  std::map<std::string, std::string> out;
+  int line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    auto nl = text.find('\n');
+    std::string line(trim(text.substr(0, nl)));
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (line.empty() || line.front() == '#') continue;
+    if (line.starts_with("export ")) line = std::string(trim(std::string_view(line).substr(7)));
+    auto eq = line.find('=');
+    std::string key(trim(std::string_view(line).substr(0, eq)));
+    static const std::regex key_re("^[A-Za-z_][A-Za-z0-9_]*$");
+    if (eq == std::string::npos || !std::regex_match(key, key_re)) {
+      throw ConfigError("config: " + std::string(origin) + " line " + std::to_string(line_no) +
+                        ": expected KEY=VALUE");
+    }
+    std::string value(trim(std::string_view(line).substr(eq + 1)));
+    if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
+      char quote = value.front();
+      auto close = value.find(quote, 1);
+      if (close == std::string::npos) {
+        throw ConfigError("config: " + std::string(origin) + " line " + std::to_string(line_no) +
+                          ": unterminated quote in " + key);
+      }
+      value = value.substr(1, close - 1);
+    } else if (auto hash = value.find(" #"); hash != std::string::npos) {
+      value = std::string(trim(std::string_view(value).substr(0, hash)));
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
+  Resolver r(layers);
+  Config c;
+  c.upstream_base_url = r.text("UPSTREAM_BASE_URL");
+  if (!c.upstream_base_url.empty()) {
+    if (!is_http_url(c.upstream_base_url))
+      r.fail("UPSTREAM_BASE_URL", "must be an http:// or https:// URL");
+    c.upstream_base_url = normalise_base_url(c.upstream_base_url);
+  }
+  c.api_key = r.text("UPSTREAM_API_KEY");
+  c.database_url = r.text("DATABASE_URL");
+  if (!c.database_url.empty() && !is_database_url(c.database_url)) {
+    r.fail("DATABASE_URL", "must be a postgresql:// URI or a libpq conninfo string");
+  }
+  c.page_limit = static_cast<int>(r.integer("PAGE_LIMIT", 1, 5000));
+  if (const std::string& ceiling = r.text("RATE_LIMIT"); !ceiling.empty()) {
+    c.rate_limit = parse_rate_ceiling(ceiling);
+    if (!c.rate_limit) {
+      r.fail("RATE_LIMIT",
+             "must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. 10/60s");
+    }
+  }
+  c.submission_url = r.text("SUBMISSION_URL");
+  if (!c.submission_url.empty() && !is_http_url(c.submission_url)) {
+    r.fail("SUBMISSION_URL", "must be an http:// or https:// URL");
+  }
+  if (c.submission_url.empty() && !c.upstream_base_url.empty()) {
+    c.submission_url = c.upstream_base_url + "/api/v1/submissions";
+  }
+  c.submission_repo = r.text("SUBMISSION_REPO");
+  c.submit_on_finish = r.boolean("SUBMIT_ON_FINISH");
+  c.submission_max_attempts = static_cast<int>(r.integer("SUBMISSION_MAX_ATTEMPTS", 1, 5));
+  c.log_level = r.choice("LOG_LEVEL", {"trace", "debug", "info", "warn", "error"});
+  c.log_format = r.choice("LOG_FORMAT", {"text", "json"});
+  c.metrics_addr = r.text("METRICS_ADDR");
+  if (!c.metrics_addr.empty() && !is_host_port(c.metrics_addr))
+    r.fail("METRICS_ADDR", "must be host:port");
+  c.stream = r.text("STREAM");
+  static const std::regex stream_re("^[A-Za-z0-9_.:-]{1,64}$");
+  if (!std::regex_match(c.stream, stream_re))
+    r.fail("STREAM", "must be 1 to 64 letters, digits or _.:-");
+  c.cursor_recovery = r.choice("CURSOR_RECOVERY", {"reissue", "restart"}) == "reissue"
+                          ? CursorRecovery::reissue
+                          : CursorRecovery::restart;
+  c.http_timeout = r.seconds("HTTP_TIMEOUT_S", 1, 3600);
+  c.http_connect_timeout = r.seconds("HTTP_CONNECT_TIMEOUT_S", 0.1, 300);
+  c.http_gzip = r.boolean("HTTP_GZIP");
+  c.retry_max_attempts = static_cast<int>(r.integer("RETRY_MAX_ATTEMPTS", 0, 1000));
+  c.db_connect_timeout = r.seconds("DB_CONNECT_TIMEOUT_S", 0, 86400);
+  c.queue_pages = static_cast<int>(r.integer("QUEUE_PAGES", 1, 64));
+  c.progress_interval = r.seconds("PROGRESS_INTERVAL_S", 0.1, 3600);
+
+  if (c.database_url.empty()) {
+    throw ConfigError(
+        "config: DATABASE_URL is required (in .env, the environment or --database-url)");
+  }
+  const bool talks_upstream = command == Command::run || command == Command::submit;
+  if (talks_upstream) {
+    if (c.upstream_base_url.empty()) {
+      throw ConfigError(
+          "config: UPSTREAM_BASE_URL is required for this command (in .env, the "
+          "environment or --upstream-base-url)");
+    }
+    if (c.api_key.empty()) {
+      throw ConfigError("config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set");
+    }
+  }
+  return c;
+}
+
+std::optional<RateCeiling> parse_rate_ceiling(std::string_view text) {
+  static const std::regex re(
+      R"(^\s*([0-9]{1,9})\s*/\s*([0-9]{1,9}(\.[0-9]{1,3})?)\s*(ms|s|m)\s*$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(text.begin(), text.end(), m, re)) return std::nullopt;
+  const long long limit = std::stoll(m[1].str());
+  const double amount = std::stod(m[2].str());
+  const double unit_ms = m[4] == "ms" ? 1.0 : m[4] == "s" ? 1000.0 : 60'000.0;
+  const auto window = std::chrono::milliseconds(static_cast<long long>(amount * unit_ms));
+  if (limit < 1 || window < std::chrono::milliseconds(1) || window > std::chrono::hours(24)) {
+    return std::nullopt;
+  }
+  return RateCeiling{limit, window};
+}
+
+std::string redact_database_url(std::string_view url) {
+  std::string s(url);
+  if (s.starts_with("postgresql://") || s.starts_with("postgres://")) {
+    auto scheme_end = s.find("://") + 3;
+    auto at = s.find('@', scheme_end);
+    auto colon = s.find(':', scheme_end);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      s.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  static const std::regex password_kv(R"((password\s*=\s*)('[^']*'|[^\s&]+))");
+  s = std::regex_replace(s, password_kv, "$1***");
+  static const std::regex password_param(R"(([?&]password=)[^&]*)");
+  return std::regex_replace(s, password_param, "$1***");
+}
+
+}  // namespace ingestd

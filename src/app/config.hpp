@@ -1,0 +1,80 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingestd {
+
+enum class CursorRecovery { reissue, restart };
+enum class Command { run, migrate, submit, status };
+
+// At most `limit` requests in any `window`.
+struct RateCeiling {
+  std::int64_t limit = 0;
+  std::chrono::milliseconds window{0};
+};
+
+struct Config {
+  std::string upstream_base_url;  // normalised: no trailing slash, no trailing /api/v1
+  std::string api_key;
+  std::string database_url;
+  int page_limit = 5000;
+  std::string submission_url;  // defaults to ${UPSTREAM_BASE_URL}/api/v1/submissions
+  std::string submission_repo;
+  bool submit_on_finish = true;
+  int submission_max_attempts = 5;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::string metrics_addr;  // host:port; empty disables the endpoint
+  std::string stream = "events";
+  CursorRecovery cursor_recovery = CursorRecovery::reissue;
+  std::chrono::milliseconds http_timeout{120'000};
+  std::chrono::milliseconds http_connect_timeout{10'000};
+  bool http_gzip = true;
+  int retry_max_attempts = 8;
+  std::chrono::milliseconds db_connect_timeout{60'000};
+  int queue_pages = 4;
+  std::chrono::milliseconds progress_interval{5'000};
+  std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide
+
+  std::string events_url() const { return upstream_base_url + "/api/v1/events"; }
+};
+
+// One configuration key as users see it: the environment/.env name, the flag is derived.
+struct ConfigKey {
+  std::string_view name;
+  std::string_view type;  // what --help shows as the value: INT, BOOL, SECONDS, URL, ...
+  std::string_view default_value;
+  std::string_view help;
+  bool secret = false;
+};
+const std::vector<ConfigKey>& config_keys();
+std::string flag_for(std::string_view key);  // PAGE_LIMIT -> --page-limit
+
+// A source of settings, lowest precedence first: defaults < .env < environment < flags.
+struct ConfigLayer {
+  std::string origin;  // "environment", ".env", "command line": named in error messages
+  std::map<std::string, std::string> values;
+  bool reject_unknown = true;  // the process environment holds unrelated variables
+};
+
+// Parses KEY=VALUE lines (comments, blank lines, `export`, single or double quotes).
+// Throws ConfigError naming the line on a syntax error.
+std::map<std::string, std::string> parse_dotenv(std::string_view text, std::string_view origin);
+
+// Merges the layers, validates every value and the combination the command needs.
+// Throws ConfigError with one line naming the key and its origin.
+Config resolve_config(const std::vector<ConfigLayer>& layers, Command command);
+
+// Parses "N/<duration>" such as 10/60s, 100/1s, 5/500ms or 10/1m; nullopt when malformed.
+std::optional<RateCeiling> parse_rate_ceiling(std::string_view text);
+
+// For log lines: the password of a libpq URI or conninfo string becomes ***.
+std::string redact_database_url(std::string_view url);
+
+}  // namespace ingestd

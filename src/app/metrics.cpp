@@ -1,0 +1,91 @@
+#include "app/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace ingestd {
+
+void Metrics::count_status(int status) {
+  StatusClass c = status == 0     ? kTransport
+                  : status == 429 ? k429
+                  : status < 300  ? k2xx
+                  : status < 400  ? k3xx
+                  : status < 500  ? k4xx
+                                  : k5xx;
+  http_requests[c].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::observe_commit(std::chrono::microseconds latency) {
+  const double seconds = static_cast<double>(latency.count()) / 1e6;
+  std::size_t i = 0;
+  while (i < kCommitBuckets.size() && seconds > kCommitBuckets[i]) ++i;
+  commit_latency_buckets[i].fetch_add(1, std::memory_order_relaxed);
+  commit_latency_sum_us.fetch_add(latency.count(), std::memory_order_relaxed);
+  commits.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::int64_t Metrics::requests_total() const {
+  std::int64_t total = 0;
+  for (const auto& c : http_requests) total += c.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
+  auto v = [](const std::atomic<std::int64_t>& a) { return a.load(std::memory_order_relaxed); };
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  metric("ingestd_events_inserted_total", "counter", "Events newly stored in PostgreSQL.");
+  out += fmt::format("ingestd_events_inserted_total {}\n", v(m.events_inserted));
+  metric("ingestd_events_quarantined_total", "counter", "Events kept in quarantine with a reason.");
+  out += fmt::format("ingestd_events_quarantined_total {}\n", v(m.events_quarantined));
+  metric("ingestd_pages_fetched_total", "counter", "Complete pages received from the upstream.");
+  out += fmt::format("ingestd_pages_fetched_total {}\n", v(m.pages_fetched));
+  metric("ingestd_pages_committed_total", "counter", "Pages committed with their checkpoint.");
+  out += fmt::format("ingestd_pages_committed_total {}\n", v(m.pages_committed));
+  metric("ingestd_fetched_bytes_total", "counter", "Response body bytes received (decoded).");
+  out += fmt::format("ingestd_fetched_bytes_total {}\n", v(m.bytes_fetched));
+  metric("ingestd_http_requests_total", "counter", "Upstream requests by status class.");
+  static constexpr std::array<std::string_view, Metrics::kStatusClasses> names = {
+      "none", "2xx", "3xx", "4xx", "429", "5xx"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += fmt::format("ingestd_http_requests_total{{status=\"{}\"}} {}\n", names[i],
+                       v(m.http_requests[i]));
+  }
+  metric("ingestd_retries_total", "counter", "Requests retried after a transient failure.");
+  out += fmt::format("ingestd_retries_total {}\n", v(m.retries));
+  metric("ingestd_rate_limit_wait_seconds_total", "counter",
+         "Time spent waiting for a request permit.");
+  out += fmt::format("ingestd_rate_limit_wait_seconds_total {:.3f}\n",
+                     static_cast<double>(v(m.rate_limit_wait_us)) / 1e6);
+  metric("ingestd_batch_commit_seconds", "histogram",
+         "Latency of one page's commit (rows and checkpoint).");
+  std::int64_t cumulative = 0;
+  for (std::size_t i = 0; i < Metrics::kCommitBuckets.size(); ++i) {
+    cumulative += v(m.commit_latency_buckets[i]);
+    out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"{}\"}} {}\n",
+                       Metrics::kCommitBuckets[i], cumulative);
+  }
+  cumulative += v(m.commit_latency_buckets.back());
+  out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+  out += fmt::format("ingestd_batch_commit_seconds_sum {:.6f}\n",
+                     static_cast<double>(v(m.commit_latency_sum_us)) / 1e6);
+  out += fmt::format("ingestd_batch_commit_seconds_count {}\n", v(m.commits));
+  metric("ingestd_queue_depth", "gauge", "Pages waiting between pipeline stages.");
+  out += fmt::format("ingestd_queue_depth{{queue=\"fetched\"}} {}\n", v(m.fetch_queue_depth));
+  out += fmt::format("ingestd_queue_depth{{queue=\"decoded\"}} {}\n", v(m.write_queue_depth));
+  metric("ingestd_checkpoint_age_seconds", "gauge", "Seconds since the last committed checkpoint.");
+  const auto last = v(m.last_commit_unix_ms);
+  out += fmt::format("ingestd_checkpoint_age_seconds {:.3f}\n",
+                     last == 0 ? 0.0 : static_cast<double>(now_unix_ms - last) / 1e3);
+  metric("ingestd_rate_limit_requests", "gauge",
+         "Requests per window, as learned from the upstream.");
+  out += fmt::format("ingestd_rate_limit_requests {}\n", v(m.rate_limit));
+  metric("ingestd_rate_limit_window_seconds", "gauge",
+         "Rate-limit window, as learned from the upstream.");
+  out += fmt::format("ingestd_rate_limit_window_seconds {:.3f}\n",
+                     static_cast<double>(v(m.rate_window_ms)) / 1e3);
+  return out;
+}
+
+}  // namespace ingestd

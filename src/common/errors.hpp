@@ -1,0 +1,61 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace ingestd {
+
+// Process exit codes; systemd's RestartPreventExitStatus and scripts rely on these values.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitAuth = 3,
+  kExitDatabase = 4,
+  kExitSubmission = 5,
+  kExitTemporary = 75,
+  kExitSigint = 130,
+  kExitSigterm = 143,
+};
+
+// Every error that leaves a module boundary carries the exit code main() translates it to,
+// so the retryable-versus-fatal decision for the whole process lives with the thrower.
+class Error : public std::runtime_error {
+ public:
+  Error(int exit_code, const std::string& message)
+      : std::runtime_error(message), exit_code_(exit_code) {}
+  int exit_code() const noexcept { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+struct ConfigError : Error {
+  explicit ConfigError(const std::string& m) : Error(kExitUsage, m) {}
+};
+struct AuthError : Error {
+  explicit AuthError(const std::string& m) : Error(kExitAuth, m) {}
+};
+// Why a database operation failed; decided in one place (store.cpp), acted on by the store
+// itself (reconnect, fall back to the staging table) and by nobody else.
+enum class DatabaseFailure { connection_lost, unique_violation, other };
+
+struct DatabaseError : Error {
+  explicit DatabaseError(const std::string& m, DatabaseFailure f = DatabaseFailure::other)
+      : Error(kExitDatabase, m), failure_(f) {}
+  DatabaseFailure failure() const noexcept { return failure_; }
+
+ private:
+  DatabaseFailure failure_;
+};
+struct SubmissionError : Error {
+  explicit SubmissionError(const std::string& m) : Error(kExitSubmission, m) {}
+};
+struct TemporaryError : Error {
+  explicit TemporaryError(const std::string& m) : Error(kExitTemporary, m) {}
+};
+// An upstream answer that no retry can fix (an unexpected 4xx, a schema newer than the binary).
+struct FatalError : Error {
+  explicit FatalError(const std::string& m, int code = kExitUsage) : Error(code, m) {}
+};
+
+}  // namespace ingestd

@@ -1,5 +1,0 @@
-#include "ingestd/cli.hpp"
-
-int main(int argc, char** argv) {
-  return ingestd::run_cli(argc, argv);
-}

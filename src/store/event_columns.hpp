@@ -1,0 +1,54 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace ingestd {
+
+struct EventColumn {
+  std::string_view name;      // column of the events table
+  std::string_view sql_type;  // as information_schema.columns.data_type names it
+  std::string_view json_key;  // the upstream event's field it holds
+};
+
+enum EventColumnIndex : std::size_t {
+  kId,
+  kOccurredAt,
+  kType,
+  kName,
+  kUserId,
+  kSessionId,
+  kProperties,
+  kSession,
+  kEventColumnCount
+};
+
+// The columns an event is stored in, in the order the decoder writes COPY rows and the store
+// names them in COPY and queries. A test checks them against the migrated schema.
+inline constexpr std::array<EventColumn, kEventColumnCount> kEventColumns{{
+    {"id", "uuid", "id"},
+    {"occurred_at", "timestamp with time zone", "timestamp"},
+    {"type", "text", "type"},
+    {"name", "text", "name"},
+    {"user_id", "text", "userId"},
+    {"session_id", "text", "sessionId"},
+    {"properties", "jsonb", "properties"},
+    {"session", "jsonb", "session"},
+}};
+
+// "id, occurred_at, type, ..." in table order.
+inline const std::string& event_column_list() {
+  static const std::string list = [] {
+    std::string out;
+    for (const EventColumn& c : kEventColumns) {
+      if (!out.empty()) out += ", ";
+      out += c.name;
+    }
+    return out;
+  }();
+  return list;
+}
+
+}  // namespace ingestd

@@ -1,0 +1,237 @@
+#include "submit/submitter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "common/backoff.hpp"
+#include "common/errors.hpp"
+#include "common/sleep.hpp"
+#include "upstream/http_client.hpp"
+#include "upstream/outcome.hpp"
+
+namespace ingestd {
+
+namespace {
+
+LedgerOutcome ledger_outcome(SubmissionOutcomeKind k) {
+  switch (k) {
+    case SubmissionOutcomeKind::accepted:
+      return LedgerOutcome::accepted;
+    case SubmissionOutcomeKind::limit_reached:
+      return LedgerOutcome::limit_reached;
+    case SubmissionOutcomeKind::auth_failed:
+      return LedgerOutcome::auth_failed;
+    case SubmissionOutcomeKind::rejected:
+      return LedgerOutcome::rejected;
+    case SubmissionOutcomeKind::unknown:
+      return LedgerOutcome::unknown;
+  }
+  return LedgerOutcome::unknown;
+}
+
+std::string preview(Store& store, std::int64_t count) {
+  Store::IdReader reader(store);
+  std::string text;
+  char buf[4096];
+  int lines = 0;
+  // Reading only the first lines; the reader's destructor cancels the rest of the COPY.
+  while (lines < 10) {
+    std::size_t n = reader.read(buf, sizeof buf);
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n && lines < 10; ++i) {
+      text += buf[i];
+      if (buf[i] == '\n') ++lines;
+    }
+  }
+  return std::to_string(count) + " IDs would be sent; the first " + std::to_string(lines) + ":\n" +
+         text;
+}
+
+void check_preconditions(const Config& config, Store& store, const SubmitOptions& options,
+                         std::int64_t stored) {
+  const Checkpoint cp = store.load_checkpoint(config.stream);
+  if (!cp.done && !options.force) {
+    throw SubmissionError("submission: ingestion is not finished (" + std::to_string(cp.pages) +
+                          " pages, " + std::to_string(stored) +
+                          " events stored); run `ingestd run` first or pass --force");
+  }
+  // A quarantined event was read but cannot be stored; it still accounts for one of the upstream's.
+  const std::int64_t quarantined = store.count_quarantine();
+  if (cp.upstream_total && *cp.upstream_total != stored + quarantined && !options.force) {
+    throw SubmissionError("submission: " + std::to_string(stored) + " events stored and " +
+                          std::to_string(quarantined) + " quarantined, but the upstream reported " +
+                          std::to_string(*cp.upstream_total) +
+                          "; refusing to submit an incomplete set without --force");
+  }
+}
+
+// An attempt whose outcome is unknown (the process died, or no answer came) may have been
+// accepted. Where the endpoint lists earlier submissions, one with this run's ID count settles
+// it, and the attempt is recorded as accepted instead of spending another.
+std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& store,
+                                                  HttpClient& http, std::int64_t ids,
+                                                  const std::vector<SubmissionRecord>& ledger,
+                                                  std::stop_token stop) {
+  const auto unknown = std::find_if(ledger.rbegin(), ledger.rend(), [](const SubmissionRecord& r) {
+    return r.outcome == LedgerOutcome::unknown;
+  });
+  if (unknown == ledger.rend()) return std::nullopt;
+  HttpResult listing;
+  http.get(config.submission_url, listing, stop);
+  if (listing.status != 200) {
+    spdlog::info(
+        "submission: the endpoint lists no earlier submissions ({}); attempt {} stays "
+        "unknown",
+        error_summary(listing), unknown->attempt);
+    return std::nullopt;
+  }
+  const auto listed = find_listed_submission(listing.body, ids);
+  if (!listed) return std::nullopt;
+  SubmissionRecord accepted = *unknown;
+  accepted.outcome = LedgerOutcome::accepted;
+  accepted.response = "reconciled from the endpoint's list of submissions: " + *listed;
+  store.finish_submission(accepted.attempt, ids, 200, accepted.outcome, *accepted.response);
+  spdlog::info("submission: attempt {} was accepted by the upstream ({} IDs); nothing sent",
+               accepted.attempt, ids);
+  return accepted;
+}
+
+// The acceptance the ledger records, or one the endpoint confirms for an attempt whose outcome
+// was unknown; nullopt when there is none.
+std::optional<SubmissionRecord> find_acceptance(const Config& config, Store& store,
+                                                HttpClient& http, std::int64_t ids,
+                                                std::stop_token stop) {
+  const auto ledger = store.submissions();
+  const auto ok = std::find_if(ledger.begin(), ledger.end(), [](const SubmissionRecord& r) {
+    return r.outcome == LedgerOutcome::accepted;
+  });
+  if (ok != ledger.end()) {
+    spdlog::info("submission: attempt {} was already accepted; nothing sent", ok->attempt);
+    return *ok;
+  }
+  auto accepted = reconcile_unknown(config, store, http, ids, ledger, stop);
+  if (!accepted && static_cast<int>(ledger.size()) >= config.submission_max_attempts) {
+    throw SubmissionError("submission: all " + std::to_string(config.submission_max_attempts) +
+                          " attempts are used (SUBMISSION_MAX_ATTEMPTS); see `ingestd status`");
+  }
+  return accepted;
+}
+
+struct Attempt {
+  int number = 0;
+  std::int64_t ids_sent = 0;
+  HttpResult result;
+  SubmissionOutcome outcome{SubmissionOutcomeKind::unknown, {}};
+};
+
+// One attempt: recorded in the ledger before any byte leaves, the IDs streamed from the store
+// into the upload, and the answer recorded after.
+Attempt send_once(const Config& config, Store& store, HttpClient& http, const std::string& url,
+                  std::int64_t ids, std::stop_token stop) {
+  Attempt a;
+  a.number = store.begin_submission(config.stream);
+  spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}", a.number,
+               config.submission_max_attempts, ids, config.submission_url);
+  std::uint64_t bytes = 0;
+  {
+    Store::IdReader reader(store);
+    try {
+      http.post_stream(
+          url, "text/plain", [&](char* out, std::size_t n) { return reader.read(out, n); },
+          a.result, bytes, stop);
+    } catch (const DatabaseError& e) {
+      store.finish_submission(a.number, reader.rows(), std::nullopt, LedgerOutcome::unknown,
+                              e.what());
+      throw;
+    }
+    a.ids_sent = reader.rows();
+  }
+  a.outcome = classify_submission_response(a.result);
+  const bool answered = a.result.status != 0;
+  store.finish_submission(
+      a.number, a.ids_sent, answered ? std::optional<int>(a.result.status) : std::nullopt,
+      ledger_outcome(a.outcome.kind), answered ? a.result.body : a.result.transport_error);
+  return a;
+}
+
+std::string submission_url(const Config& config, const HttpClient& http) {
+  std::string url = config.submission_url;
+  if (config.submission_repo.empty()) {
+    spdlog::warn("submission: SUBMISSION_REPO is not set; sending without github_repo");
+    return url;
+  }
+  return url + (url.find('?') == std::string::npos ? "?" : "&") +
+         "github_repo=" + http.escape(config.submission_repo);
+}
+
+}  // namespace
+
+SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options,
+                        std::stop_token stop) {
+  const std::int64_t stored = store.count_events();
+  check_preconditions(config, store, options, stored);
+
+  SubmitReport report;
+  report.ids = stored;
+  if (options.dry_run) {
+    report.result = SubmitReport::Result::dry_run;
+    report.response = preview(store, stored);
+    return report;
+  }
+
+  if (int n = store.close_interrupted_submissions(); n > 0) {
+    spdlog::warn(
+        "submission: {} earlier attempt(s) were interrupted; their outcome is unknown and they "
+        "count",
+        n);
+  }
+  HttpClient http({config.api_key,
+                   std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
+                   config.http_connect_timeout, false});
+  const std::string url = submission_url(config, http);
+  Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000),
+                                .max = std::chrono::milliseconds(60'000),
+                                .max_attempts = config.submission_max_attempts},
+                  std::random_device{}());
+  for (;;) {
+    if (auto accepted = find_acceptance(config, store, http, stored, stop)) {
+      report.result = SubmitReport::Result::already_accepted;
+      report.attempt = accepted->attempt;
+      report.response = accepted->response.value_or("");
+      return report;
+    }
+    const Attempt a = send_once(config, store, http, url, stored, stop);
+    switch (a.outcome.kind) {
+      case SubmissionOutcomeKind::accepted:
+        report.result = SubmitReport::Result::accepted;
+        report.attempt = a.number;
+        report.ids = a.ids_sent;
+        report.response = a.result.body;
+        spdlog::info("submission: attempt {} accepted: {} IDs", a.number, a.ids_sent);
+        return report;
+      case SubmissionOutcomeKind::auth_failed:
+        throw AuthError("submission: " + a.outcome.message);
+      case SubmissionOutcomeKind::limit_reached:
+      case SubmissionOutcomeKind::rejected:
+        throw SubmissionError("submission: attempt " + std::to_string(a.number) +
+                              " refused: " + a.outcome.message);
+      case SubmissionOutcomeKind::unknown:
+        break;
+    }
+    if (stop.stop_requested()) {
+      throw SubmissionError("submission: stopped during attempt " + std::to_string(a.number));
+    }
+    const auto delay = backoff.next();
+    if (!delay || a.number >= config.submission_max_attempts) {
+      throw SubmissionError("submission: attempt " + std::to_string(a.number) + " failed (" +
+                            a.outcome.message + ") and no attempt is left");
+    }
+    spdlog::warn("submission: attempt {} failed ({}); it counts against the cap; retrying in {} ms",
+                 a.number, a.outcome.message, delay->count());
+    sleep_for(*delay, stop);
+  }
+}
+
+}  // namespace ingestd
