@@ -29,12 +29,16 @@ class Error : public std::runtime_error {
   int exit_code_;
 };
 
-struct ConfigError : Error {
-  explicit ConfigError(const std::string& m) : Error(kExitUsage, m) {}
+// An error whose cause alone decides the exit code; one distinct type per cause.
+template <ExitCode Code, typename Cause>
+struct CausedError : Error {
+  explicit CausedError(const std::string& m) : Error(Code, m) {}
 };
-struct AuthError : Error {
-  explicit AuthError(const std::string& m) : Error(kExitAuth, m) {}
-};
+using ConfigError = CausedError<kExitUsage, struct ConfigCause>;
+using AuthError = CausedError<kExitAuth, struct AuthCause>;
+using SubmissionError = CausedError<kExitSubmission, struct SubmissionCause>;
+using TemporaryError = CausedError<kExitTemporary, struct TemporaryCause>;
+
 // Why a database operation failed; decided in one place (store.cpp), acted on by the store
 // itself (reconnect, fall back to the staging table) and by nobody else.
 enum class DatabaseFailure { connection_lost, unique_violation, other };
@@ -46,12 +50,6 @@ struct DatabaseError : Error {
 
  private:
   DatabaseFailure failure_;
-};
-struct SubmissionError : Error {
-  explicit SubmissionError(const std::string& m) : Error(kExitSubmission, m) {}
-};
-struct TemporaryError : Error {
-  explicit TemporaryError(const std::string& m) : Error(kExitTemporary, m) {}
 };
 // An upstream answer that no retry can fix (an unexpected 4xx, a schema newer than the binary).
 struct FatalError : Error {

@@ -100,36 +100,48 @@ od::object get_object(od::value value, std::string_view what) {
   return object;
 }
 
+// Calls on_field(key, value) for each member of the object; key is nullopt when it is not a
+// valid JSON string (the value is still visited, so the walk stays in step with the document).
+// A broken document throws PageError naming `what`.
+template <typename OnField>
+void for_each_field(od::object& object, std::string_view what, OnField on_field) {
+  for (auto field : object) {
+    std::string_view key;
+    od::value value;
+    check(field.error(), what);
+    const bool bad_key = field.unescaped_key().get(key) != simdjson::SUCCESS;
+    check(field.value().get(value), what);
+    on_field(bad_key ? std::nullopt : std::optional<std::string_view>(key), value);
+  }
+}
+
 void read_pagination(od::value value, PageInfo& info) {
   bool has_more_seen = false;
-  for (auto field : get_object(value, "pagination is not an object")) {
-    std::string_view key;
-    od::value member;
-    check(field.unescaped_key().get(key), "broken pagination");
-    check(field.value().get(member), "broken pagination");
-    if (key == "hasMore") {
-      if (member.get_bool().get(info.has_more)) {
-        throw_page_error("pagination.hasMore is not a boolean", {});
-      }
-      has_more_seen = true;
-    } else if (key == "nextCursor") {
-      const auto cursor = optional_string(member, "pagination.nextCursor");
-      info.next_cursor = cursor ? std::optional<std::string>(*cursor) : std::nullopt;
-    } else if (key == "cursorExpiresIn") {
-      info.cursor_expires_in_s = optional_int(member, "pagination.cursorExpiresIn");
-    } else if (key == "limit") {
-      info.limit = optional_int(member, "pagination.limit");
-    }
-  }
+  od::object object = get_object(value, "pagination is not an object");
+  for_each_field(object, "broken pagination",
+                 [&](std::optional<std::string_view> key, od::value member) {
+                   if (!key) throw_page_error("broken pagination", {});
+                   if (key == "hasMore") {
+                     if (member.get_bool().get(info.has_more)) {
+                       throw_page_error("pagination.hasMore is not a boolean", {});
+                     }
+                     has_more_seen = true;
+                   } else if (key == "nextCursor") {
+                     const auto cursor = optional_string(member, "pagination.nextCursor");
+                     info.next_cursor = cursor ? std::optional<std::string>(*cursor) : std::nullopt;
+                   } else if (key == "cursorExpiresIn") {
+                     info.cursor_expires_in_s = optional_int(member, "pagination.cursorExpiresIn");
+                   } else if (key == "limit") {
+                     info.limit = optional_int(member, "pagination.limit");
+                   }
+                 });
   if (!has_more_seen) throw_page_error("pagination.hasMore is missing", {});
 }
 
 void read_meta(od::value value, PageInfo& info) {
-  for (auto field : get_object(value, "meta is not an object")) {
-    std::string_view key;
-    od::value member;
-    check(field.unescaped_key().get(key), "broken meta");
-    check(field.value().get(member), "broken meta");
+  od::object object = get_object(value, "meta is not an object");
+  for_each_field(object, "broken meta", [&](std::optional<std::string_view> key, od::value member) {
+    if (!key) throw_page_error("broken meta", {});
     if (key == "total") {
       info.total = optional_int(member, "meta.total");
     } else if (key == "returned") {
@@ -137,7 +149,7 @@ void read_meta(od::value value, PageInfo& info) {
     } else if (key == "requestId") {
       info.request_id.assign(optional_string(member, "meta.requestId").value_or(""));
     }
-  }
+  });
 }
 
 // ---- events -------------------------------------------------------------------------------
@@ -194,6 +206,8 @@ enum class JsonCheck { ok, invalid, nul };
 // Walks a value completely. Skipping (what on-demand parsing does with values it is not asked
 // for) only balances brackets, while jsonb and text columns need every string, number and
 // literal to be valid and free of NUL.
+JsonCheck check_json(od::value value);
+
 JsonCheck check_json(od::value value) {
   od::json_type type;
   if (value.type().get(type)) return JsonCheck::invalid;
@@ -205,18 +219,15 @@ JsonCheck check_json(od::value value) {
     case od::json_type::object: {
       od::object object;
       check(value.get_object().get(object), "broken event");
-      for (auto field : object) {
-        std::string_view key;
-        od::value member;
-        check(field.error(), "broken event");
-        if (field.unescaped_key().get(key)) {
-          note(JsonCheck::invalid);
-        } else if (contains_nul(key)) {
-          note(JsonCheck::nul);
-        }
-        check(field.value().get(member), "broken event");
-        note(check_json(member));
-      }
+      for_each_field(object, "broken event",
+                     [&](std::optional<std::string_view> key, od::value member) {
+                       if (!key) {
+                         note(JsonCheck::invalid);
+                       } else if (contains_nul(*key)) {
+                         note(JsonCheck::nul);
+                       }
+                       note(check_json(member));
+                     });
       return worst;
     }
     case od::json_type::array: {
@@ -293,18 +304,14 @@ class EventDecoder {
     reset();
     od::object object;
     check(element.get_object().get(object), "broken data array");
-    for (auto field : object) {
-      std::string_view key;
-      od::value value;
-      check(field.error(), "broken event");
-      if (field.unescaped_key().get(key)) {
-        note_other("event has a key that is not a valid JSON string");
-        check(field.value().get(value), "broken event");
-        continue;
-      }
-      check(field.value().get(value), "broken event");
-      read_field(key, value);
-    }
+    for_each_field(object, "broken event",
+                   [&](std::optional<std::string_view> key, od::value value) {
+                     if (key) {
+                       read_field(*key, value);
+                     } else {
+                       note_other("event has a key that is not a valid JSON string");
+                     }
+                   });
     const std::string_view raw = text_between(begin, document_.position());
     if (!id_reason_.empty()) return quarantine(raw, id_reason_);
     if (!timestamp_reason_.empty()) return quarantine(raw, timestamp_reason_);
@@ -453,29 +460,26 @@ PageInfo peek_unchecked(const std::string& body) {
   PageInfo info;
   bool has_data = false;
   bool has_pagination = false;
-  for (auto field : root) {
-    std::string_view key;
-    od::value value;
-    check(field.error(), "broken envelope");
-    check(field.unescaped_key().get(key), "broken envelope");
-    check(field.value().get(value), "broken envelope");
-    if (key == "data") {
-      od::array data;
-      check(value.get_array().get(data), "data is not an array");
-      std::size_t count = 0;
-      for (auto element : data) {
-        check(element.error(), "broken data array");
-        ++count;
-      }
-      info.data_count = count;
-      has_data = true;
-    } else if (key == "pagination") {
-      read_pagination(value, info);
-      has_pagination = true;
-    } else if (key == "meta") {
-      read_meta(value, info);
-    }
-  }
+  for_each_field(root, "broken envelope",
+                 [&](std::optional<std::string_view> key, od::value value) {
+                   if (!key) throw_page_error("broken envelope", {});
+                   if (key == "data") {
+                     od::array data;
+                     check(value.get_array().get(data), "data is not an array");
+                     std::size_t count = 0;
+                     for (auto element : data) {
+                       check(element.error(), "broken data array");
+                       ++count;
+                     }
+                     info.data_count = count;
+                     has_data = true;
+                   } else if (key == "pagination") {
+                     read_pagination(value, info);
+                     has_pagination = true;
+                   } else if (key == "meta") {
+                     read_meta(value, info);
+                   }
+                 });
   document.expect_end();
   if (!has_data) throw_page_error("data is missing", {});
   if (!has_pagination) throw_page_error("pagination is missing", {});
@@ -536,22 +540,19 @@ DecodedPage decode_page(const std::string& body) {
   page.copy_rows.reserve(body.size());
   EventDecoder decoder(document, page);
   bool has_data = false;
-  for (auto field : root) {
-    std::string_view key;
-    od::value value;
-    check(field.error(), "broken envelope");
-    check(field.unescaped_key().get(key), "broken envelope");
-    check(field.value().get(value), "broken envelope");
-    if (key != "data") continue;
-    od::array data;
-    check(value.get_array().get(data), "data is not an array");
-    for (auto element : data) {
-      od::value event;
-      check(element.get(event), "broken data array");
-      decoder.decode(event);
-    }
-    has_data = true;
-  }
+  for_each_field(root, "broken envelope",
+                 [&](std::optional<std::string_view> key, od::value value) {
+                   if (!key) throw_page_error("broken envelope", {});
+                   if (key != "data") return;
+                   od::array data;
+                   check(value.get_array().get(data), "data is not an array");
+                   for (auto element : data) {
+                     od::value event;
+                     check(element.get(event), "broken data array");
+                     decoder.decode(event);
+                   }
+                   has_data = true;
+                 });
   document.expect_end();
   if (!has_data) throw_page_error("data is missing", {});
   return page;
