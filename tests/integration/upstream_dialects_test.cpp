@@ -21,15 +21,6 @@ struct Outcome {
   std::vector<Sim::Request> log;
 };
 
-std::map<std::string, std::string> env_for(const Sim& sim, const TestDatabase& db,
-                                           std::map<std::string, std::string> extra = {}) {
-  auto env = ingest_env(sim, db);
-  env["PAGE_LIMIT"] = "1000";
-  env["SUBMIT_ON_FINISH"] = "false";
-  for (auto& [k, v] : extra) env[k] = v;
-  return env;
-}
-
 std::vector<std::string> plus(std::vector<std::string> base, const std::vector<std::string>& more) {
   base.insert(base.end(), more.begin(), more.end());
   return base;
@@ -40,7 +31,7 @@ Outcome ingest(std::vector<std::string> flags, std::int64_t events,
                std::map<std::string, std::string> extra_env = {}) {
   Sim sim(sim_args(13, events, std::move(flags)));
   TestDatabase db;
-  const auto r = run(ingestd({"run"}), env_for(sim, db, std::move(extra_env)), 300s);
+  const auto r = run(ingestd({"run"}), paged_env(sim, db, std::move(extra_env)), 300s);
   expect_exit(r, 0);
   check_exact_dataset(sim, db);
   return {r.output, sim.paging_seconds(), sim.stat("/status_counts/429"), sim.request_log()};
@@ -124,7 +115,7 @@ TEST_CASE("a foreign envelope stops within 3 requests with exit 2, naming the mi
   Sim sim(sim_args(13, 20'000, {"--unlimited", "--foreign-envelope"}));
   TestDatabase db;
   const auto started = std::chrono::steady_clock::now();
-  const auto r = run(ingestd({"run"}), env_for(sim, db), 60s);
+  const auto r = run(ingestd({"run"}), paged_env(sim, db), 60s);
   expect_exit(r, 2);
   CHECK(std::chrono::steady_clock::now() - started < 20s);
   CHECK(sim.stat("/pages_served") <= 3);
@@ -138,7 +129,7 @@ TEST_CASE("10 kill -9 against the server's sliding log: zero 429s, exact set") {
   Sim sim(
       sim_args(13, 30'000, {"--limit", "5", "--window-s", "3", "--latency-ms-per-event", "0.1"}));
   TestDatabase db;
-  auto env = env_for(sim, db, {{"PAGE_LIMIT", "500"}});
+  auto env = paged_env(sim, db, {{"PAGE_LIMIT", "500"}});
   const int kills = kill_at_random(env, 10, 30, 300ms, 2500ms, 20261124);
   CHECK(kills == 10);
   expect_exit(run(ingestd({"run"}), env, 300s), 0);

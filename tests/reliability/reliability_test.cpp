@@ -13,21 +13,12 @@ using namespace testsupport;
 
 namespace {
 
-std::map<std::string, std::string> env_for(const Sim& sim, const TestDatabase& db,
-                                           std::map<std::string, std::string> extra = {}) {
-  auto env = ingest_env(sim, db);
-  env["PAGE_LIMIT"] = "1000";
-  env["SUBMIT_ON_FINISH"] = "false";
-  for (auto& [k, v] : extra) env[k] = v;
-  return env;
-}
-
 // One complete run under the given simulator flags; returns the output for further checks.
 std::string run_exact(std::vector<std::string> flags, std::int64_t events = 20'000,
                       std::map<std::string, std::string> extra_env = {}) {
   Sim sim(sim_args(11, events, std::move(flags)));
   TestDatabase db;
-  const auto r = run(ingestd({"run"}), env_for(sim, db, std::move(extra_env)), 300s);
+  const auto r = run(ingestd({"run"}), paged_env(sim, db, std::move(extra_env)), 300s);
   expect_exit(r, 0);
   check_exact_dataset(sim, db);
   return r.output;
@@ -40,7 +31,7 @@ TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and sub
                    {"--unlimited", "--latency-ms-per-event", "0.04", "--fault-malformed", "0.001",
                     "--submission-cap", "5", "--submit-delay-ms", "1000"}));
   TestDatabase db;
-  auto env = env_for(sim, db, {{"PAGE_LIMIT", "5000"}});
+  auto env = paged_env(sim, db, {{"PAGE_LIMIT", "5000"}});
   std::mt19937 rng(7);
   int kills = 0;
   auto storm = [&](const std::vector<std::string>& command, int wanted, int lo_ms, int hi_ms) {
@@ -88,7 +79,7 @@ TEST_CASE("PostgreSQL restarted mid-run (pg_ctl restart -m fast): reconnects, ex
   Sim sim(sim_args(11, 40'000, {"--limit", "10", "--window-s", "1"}));
   TestDatabase db;
   TempDir dir;
-  Process p({ingestd({"run"}), env_for(sim, db), dir.path(), dir.path() / "log", false});
+  Process p({ingestd({"run"}), paged_env(sim, db), dir.path(), dir.path() / "log", false});
   std::this_thread::sleep_for(1500ms);
   const auto restart = run({std::string(INGESTD_SOURCE_DIR) + "/scripts/pg-local.sh", "restart"},
                            {{"PG_LOCAL_DIR", cluster}});
@@ -119,7 +110,7 @@ TEST_CASE("missing and garbled rate headers: no 429 from the conservative model"
                    {"--limit", "10", "--window-s", "1", "--fault-missing-rate-headers", "0.3",
                     "--fault-garbled-rate-headers", "0.3"}));
   TestDatabase db;
-  expect_exit(run(ingestd({"run"}), env_for(sim, db), 300s), 0);
+  expect_exit(run(ingestd({"run"}), paged_env(sim, db), 300s), 0);
   check_exact_dataset(sim, db);
   CHECK(sim.stat("/status_counts/429") == 0);
 }
@@ -129,7 +120,7 @@ TEST_CASE("window length changing mid-run") {
                    {"--limit", "10", "--window-s", "1", "--window-change-after", "12",
                     "--window-s-after", "2"}));
   TestDatabase db;
-  expect_exit(run(ingestd({"run"}), env_for(sim, db), 300s), 0);
+  expect_exit(run(ingestd({"run"}), paged_env(sim, db), 300s), 0);
   check_exact_dataset(sim, db);
   // At most the one request that discovers the longer window is refused.
   CHECK(sim.stat("/status_counts/429") <= 1);
@@ -159,7 +150,7 @@ TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
     Sim sim(sim_args(11, 20'000, flags));
     TestDatabase db;
     TempDir dir;
-    Process p({ingestd({"run"}), env_for(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
+    Process p({ingestd({"run"}), paged_env(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
                dir.path() / "log", false});
     std::this_thread::sleep_for(800ms);
     p.signal(SIGSTOP);
@@ -177,7 +168,7 @@ TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
 TEST_CASE("a saved cursor expired while ingestd was down is recovered at start") {
   Sim sim(sim_args(11, 20'000, {"--limit", "10", "--window-s", "1", "--cursor-ttl-s", "1"}));
   TestDatabase db;
-  const auto env = env_for(sim, db);
+  const auto env = paged_env(sim, db);
   {
     TempDir dir;
     Process p({ingestd({"run"}), env, dir.path(), dir.path() / "log", false});
@@ -195,7 +186,7 @@ TEST_CASE("bad input: every malformed field is quarantined, unusual valid events
   Sim sim(
       sim_args(11, 30'000, {"--unlimited", "--fault-malformed", "0.02", "--fault-exotic", "0.02"}));
   TestDatabase db;
-  expect_exit(run(ingestd({"run"}), env_for(sim, db, {{"PAGE_LIMIT", "5000"}})), 0);
+  expect_exit(run(ingestd({"run"}), paged_env(sim, db, {{"PAGE_LIMIT", "5000"}})), 0);
   check_exact_dataset(sim, db);
   for (const char* reason : {"timestamp", "id"}) {
     CHECK_MESSAGE(db.scalar(std::string("SELECT count(*) FROM quarantine WHERE reason LIKE '%") +

@@ -368,6 +368,15 @@ std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase
           {"PROGRESS_INTERVAL_S", "1"},     {"LOG_FORMAT", "text"}};
 }
 
+std::map<std::string, std::string> paged_env(const Sim& sim, const TestDatabase& db,
+                                             std::map<std::string, std::string> extra) {
+  auto env = ingest_env(sim, db);
+  env["PAGE_LIMIT"] = "1000";
+  env["SUBMIT_ON_FINISH"] = "false";
+  for (auto& [k, v] : extra) env[k] = v;
+  return env;
+}
+
 int kill_at_random(const std::map<std::string, std::string>& env, int max_kills, int max_rounds,
                    std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay,
                    std::uint32_t seed, const std::function<void()>& after_kill) {

@@ -136,6 +136,10 @@ class TestDatabase {
 // Settings for an `ingestd run` against a simulator and a database.
 std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase& db);
 
+// ingest_env with pages of 1,000 events and no submission at the end, plus `extra`.
+std::map<std::string, std::string> paged_env(const Sim& sim, const TestDatabase& db,
+                                             std::map<std::string, std::string> extra = {});
+
 // Runs `ingestd run` with env and kills it with SIGKILL after a random delay in
 // [min_delay, max_delay] (from `seed`), over and over, up to max_kills kills in at most
 // max_rounds starts; a run that finishes by itself first must exit 0 and ends the series.
