@@ -2,12 +2,26 @@
 # One-shot ingestion: set up what is missing, ingest every event, submit the IDs, print a summary.
 #
 #   ./run-ingestion.sh            settings from .env (if present) and the environment
+#   ./run-ingestion.sh --serve    the same, then keep serving the dashboard and read API until
+#                                 Ctrl-C
+#
+# While it runs, the dashboard is served on SERVE_ADDR (default: a free port of 127.0.0.1) and
+# its URL printed.
 #
 # With no UPSTREAM_BASE_URL it runs a demo against the bundled upstream-sim (a small dataset and a
 # compressed rate-limit window). With no DATABASE_URL it uses an embedded PostgreSQL whose data
 # stays in .state/, so a rerun resumes where the last one stopped. Ctrl-C stops cleanly after the
 # pages in flight are committed. The exit code is ingestd's (see `ingestd --help`).
 set -euo pipefail
+
+serve_after=""
+for arg in "$@"; do
+  case "$arg" in
+    --serve) serve_after=1 ;;
+    -h | --help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "run-ingestion: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$repo"
@@ -25,6 +39,8 @@ dotenv_value() {
 }
 UPSTREAM_BASE_URL=${UPSTREAM_BASE_URL:-$(dotenv_value UPSTREAM_BASE_URL)}
 DATABASE_URL=${DATABASE_URL:-$(dotenv_value DATABASE_URL)}
+SERVE_ADDR=${SERVE_ADDR:-$(dotenv_value SERVE_ADDR)}
+export SERVE_ADDR=${SERVE_ADDR:-127.0.0.1:0}
 
 scripts/install-deps.sh >&2
 
@@ -86,6 +102,15 @@ set +e
 # The log copy ignores Ctrl-C so that ingestd can still write while it commits and stops.
 "$ingestd_bin" run 2> >(trap '' INT TERM; exec tee "$state/last-run.log" >&2) &
 ingestd_pid=$!
+# The dashboard's address, once ingestd has bound it.
+(
+  for _ in $(seq 300); do
+    url=$(sed -n 's|.*(dashboard \(http://[^)]*\)).*|\1|p' "$state/last-run.log" 2>/dev/null | head -n 1)
+    if [ -n "$url" ]; then say "dashboard: $url"; break; fi
+    kill -0 "$ingestd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+) &
 # Ctrl-C reaches ingestd too (same process group); waiting again lets it finish its commit.
 trap 'say "stopping: waiting for ingestd to commit the pages in flight"' INT TERM
 wait "$ingestd_pid"; rc=$?
@@ -134,4 +159,17 @@ for k, v in rows:
     print(f"{k:<{w}}  {v}")
 print("-" * (w + 40))
 PY
+
+if [ -n "$serve_after" ] && [ "$rc" = 0 ]; then
+  if [ -n "$sim_pid" ]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; sim_pid=""; fi
+  # The port ingestd run used, so the page already open keeps working.
+  port=$(sed -n 's|.*(dashboard http://[^)]*:\([0-9]*\)/).*|\1|p' "$state/last-run.log" | head -n 1)
+  addr=$SERVE_ADDR
+  if [ -n "$port" ]; then addr="${SERVE_ADDR%:*}:$port"; fi
+  say "serving the dashboard and read API on http://$addr/ until Ctrl-C"
+  trap 'say "stopping the server"' INT TERM
+  set +e
+  SERVE_ADDR=$addr "$ingestd_bin" serve
+  set -e
+fi
 exit "$rc"

@@ -95,15 +95,65 @@ read -r t_ingest rss_big rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="
 stored=$(psql -qtA "$db_big" -c "SELECT count(*) FROM events")
 # Baseline: the same rows, as COPY text, loaded by psql \copy into an identical empty table.
 psql -qtA "$db_big" -c "\\copy (SELECT id, occurred_at, type, name, user_id, session_id, properties, session FROM events) TO '$work/rows.copy'"
+# The same table with the same indexes (the read side's included); and, to show what those
+# indexes cost, a table with the primary key alone (the schema before the read side).
 psql -qtA "$db_big" -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
 read -r t_copy _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_copy (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
-ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy")
+psql -qtA "$db_big" -c "DROP TABLE events_copy" -c "CREATE TABLE events_pk (LIKE events INCLUDING DEFAULTS)" -c "ALTER TABLE events_pk ADD PRIMARY KEY (id)" >/dev/null
+read -r t_copy_pk _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_pk (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
+psql -qtA "$db_big" -c "DROP TABLE events_pk" >/dev/null
+ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy"); copy_pk_eps=$(rate "$stored" "$t_copy_pk")
 copy_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy):.2f}')")
+copy_pk_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy_pk):.2f}')")
 
 say "2/7 submission of $stored IDs"
 read -r t_submit rss_submit rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" submit)"
 submit_ok=$([ "$rc" = 0 ] && echo accepted || echo "failed ($rc)")
 verdict=$(curl -fsS "$sim_url/internal/stats" | python3 -c "import json,sys; s=json.load(sys.stdin)['submissions'][-1]; print(f\"received {s['received']:,}, missing {s['missing']}, duplicates {s['duplicates']}\")")
+
+# start_serve DB [ENV...]: starts `ingestd serve` on a free port of 127.0.0.1; sets $serve_pid
+# and $serve_port.
+start_serve() {
+  local db=$1; shift
+  env "$@" SERVE_ADDR=127.0.0.1:0 LOG_LEVEL=info DATABASE_URL="$db" "$ingestd" serve >"$work/serve.log" 2>&1 &
+  serve_pid=$!
+  pids+=("$serve_pid")
+  serve_port=""
+  for _ in $(seq 200); do
+    serve_port=$(sed -n 's|.*read API on http://127.0.0.1:\([0-9]*\)/v1/.*|\1|p' "$work/serve.log")
+    [ -n "$serve_port" ] && break
+    sleep 0.05
+  done
+  [ -n "$serve_port" ] || { say "ingestd serve did not start"; cat "$work/serve.log" >&2; exit 1; }
+}
+
+# wrk_figure NAME ROUTE CONNECTIONS: 20 s of wrk; prints "<p50 ms> <p99 ms> <req/s> <errors>".
+wrk_figure() {
+  USERS="$work/users.txt" ROUTE=$2 wrk -t2 -c"$3" -d20s --latency -s "$repo/bench/wrk/read_api.lua" \
+    "http://127.0.0.1:$serve_port" | sed -n 's/^RESULT //p'
+}
+
+say "2b/7 read API on the $stored events: wrk, 20 s per figure"
+psql -qtA "$db_big" -c "VACUUM ANALYZE" >/dev/null
+psql -qtA "$db_big" -c "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL" >"$work/users.txt"
+start_serve "$db_big"
+read -r counts_p50 counts_p99 _ counts_err4 <<<"$(wrk_figure counts counts 4)"
+read -r summary_p50 summary_p99 _ summary_err4 <<<"$(wrk_figure summary summary 4)"
+read -r global_p50 global_p99 _ global_err4 <<<"$(wrk_figure global global 4)"
+read -r _ _ counts_rps counts_err16 <<<"$(wrk_figure counts counts 16)"
+read -r _ _ summary_rps summary_err16 <<<"$(wrk_figure summary summary 16)"
+read -r _ _ global_rps global_err16 <<<"$(wrk_figure global global 16)"
+read_errors=$((counts_err4 + summary_err4 + global_err4 + counts_err16 + summary_err16 + global_err16))
+kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+
+push_batches=${BENCH_PUSH_BATCHES:-1000}
+say "2c/7 push ingest: $push_batches batches of 1,000 new events, 8 clients"
+db_push=$(new_db bench_push)
+DATABASE_URL="$db_push" LOG_LEVEL=warn "$ingestd" migrate >/dev/null 2>&1
+start_serve "$db_push" SERVE_API_KEY=bench-push-key LOG_LEVEL=warn
+read -r push_eps push_accepted push_failed t_push <<<"$(python3 "$repo/bench/push_client.py" "$serve_port" bench-push-key "$push_batches" 8)"
+kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+push_ratio=$(python3 -c "print(f'{$push_eps / ($stored / $t_ingest):.2f}')")
 
 say "3/7 peak RSS at 1,000,000 events"
 start_sim small --events 1000000 --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 4
@@ -171,13 +221,19 @@ Produced by \`scripts/bench.sh\`; every ratio compares figures measured in the s
 
 | # | what | measured | baseline (same run) | ratio | target |
 |---|---|---|---|---|---|
-| 1 | unthrottled ingestion, $(thousands "$stored") events | $ingest_eps events/s | raw \`\\copy\` of the same rows: $copy_eps rows/s | **$copy_ratio** | ≥ 0.7 |
+| 1 | unthrottled ingestion with rollups, $(thousands "$stored") events | $ingest_eps events/s | raw \`\\copy\` of the same rows into the same table (same indexes): $copy_eps rows/s | **$copy_ratio** | ≥ 0.7 |
+| 1b | the same, against the table before the read side | $ingest_eps events/s | raw \`\\copy\` into a table with the primary key only: $copy_pk_eps rows/s | **$copy_pk_ratio** | (what the per-user and time indexes cost) |
 | 2 | rate-limited, $rl_pages pages at 10 req / 2 s | $t_rl s paging, $rl_requests requests, $rl_429 × 429, at most $rl_max in a window | honest floor $floor_rl s | **$(ratio "$t_rl" "$floor_rl")** × floor | 0 × 429, ≤ 1.01 × floor |
 $contract_row
 | 2c | unmetered upstream without rate headers, $(thousands "$silent_stored") events | $silent_eps events/s | raw \`\\copy\` (row 1): $copy_eps rows/s | **$silent_ratio** | ≥ 0.7 |
 | 3 | peak RSS of \`ingestd run\` | 1M events: $(mib "$rss_small") MiB; $(thousands "$stored") events: $(mib "$rss_big") MiB | | $(ratio "$rss_big" "$rss_small") (3M ÷ 1M) | ≤ 64 MiB, flat |
 | 4 | submission of $(thousands "$stored") IDs | $(rate "$stored" "$t_submit") IDs/s, peak RSS $(mib "$rss_submit") MiB, $submit_ok ($verdict) | | | ≥ 1M IDs/s, ≤ 64 MiB |
 | 5 | resume after kill -9 | ${t_resume} s to the first committed page | | | |
+| 6a | read API, per-user counts (1h buckets, the user's whole range, random users) | 4 connections: p50 $counts_p50 ms, p99 $counts_p99 ms; 16 connections: $counts_rps req/s | | | p99 ≤ 5 ms; ≥ 3,000 req/s |
+| 6b | read API, per-user summary (random users) | 4 connections: p50 $summary_p50 ms, p99 $summary_p99 ms; 16 connections: $summary_rps req/s | | | p99 ≤ 5 ms; ≥ 3,000 req/s |
+| 6c | read API, global counts (15m buckets over the whole month) | 4 connections: p50 $global_p50 ms, p99 $global_p99 ms; 16 connections: $global_rps req/s | | | p99 ≤ 20 ms |
+| – | read API errors (non-2xx, socket) over all wrk runs | $read_errors | | | 0 |
+| 7 | push ingest, $push_batches batches of 1,000 new events, 8 concurrent clients | $(thousands "$push_eps") events/s ($(thousands "$push_accepted") accepted in $t_push s, $push_failed non-200) | unthrottled pull (row 1): $ingest_eps events/s | **$push_ratio** | ≥ 0.5 |
 | – | upstream-sim, unlimited, 5000-event pages | $sim_pps pages/s served | | | ≥ 20 pages/s |
 MD
 cat "$repo/bench/results.md"

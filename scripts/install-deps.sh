@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libcurl4-openssl-dev libsimdjson-dev libsoci-dev libpq-dev libspdlog-dev libfmt-dev
   libboost-dev doctest-dev libcli11-dev libcpp-httplib-dev libsystemd-dev zlib1g-dev
-  nlohmann-json3-dev shellcheck
+  nlohmann-json3-dev shellcheck wrk libjs-chart.js chromium
   postgresql postgresql-client python3 procps util-linux systemd
 )
 

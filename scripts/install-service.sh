@@ -10,6 +10,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cmake -S "$repo" -B "$repo/build-release" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$repo/build-release" -j 2 --target ingestd
 install -m 0755 "$repo/build-release/ingestd" /usr/local/bin/ingestd
+# The dashboard's charts, beside the binary so they survive libjs-chart.js being removed.
+install -m 0644 /usr/share/javascript/chart.js/chart.min.js /usr/local/bin/chart.min.js
 install -m 0644 "$repo/config/ingestd.service" /etc/systemd/system/ingestd.service
 install -d -m 0755 /usr/local/share/doc/ingestd
 install -m 0644 "$repo/README.md" /usr/local/share/doc/ingestd/README.md

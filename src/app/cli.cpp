@@ -21,8 +21,11 @@
 #include "app/metrics_server.hpp"
 #include "app/progress.hpp"
 #include "app/service_notify.hpp"
+#include "common/clock.hpp"
 #include "common/errors.hpp"
 #include "pipeline/pipeline.hpp"
+#include "serve/api_server.hpp"
+#include "serve/status_report.hpp"
 #include "store/rate_state_store.hpp"
 #include "store/store.hpp"
 #include "store/store_sink.hpp"
@@ -140,6 +143,39 @@ void print_submit_report(const SubmitReport& r) {
   }
 }
 
+// The running ingestion as GET /v1/status reports it under "live".
+nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m) {
+  const auto optional = [](const auto& v) {
+    return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+  };
+  const auto left = eta(s);
+  return {{"events", s.events},
+          {"events_this_run", s.events_this_run},
+          {"pages", s.pages},
+          {"quarantined", s.quarantined},
+          {"upstream_total", optional(s.total)},
+          {"requests", s.requests},
+          {"http_429", s.refused},
+          {"retries", m.retries.load()},
+          {"rate_limit", s.rate_limit},
+          {"rate_window_ms", s.rate_window.count()},
+          {"budget_used", optional(budget_used(s))},
+          {"eta_s", left ? nlohmann::ordered_json(left->count()) : nlohmann::ordered_json(nullptr)},
+          {"elapsed_s", static_cast<double>(s.elapsed.count()) / 1000.0},
+          {"unix_ms", unix_ms_now()}};
+}
+
+std::unique_ptr<ApiServer> start_api_server(const Config& config, Metrics& metrics,
+                                            std::stop_token stop, ApiServer::LiveStatus live) {
+  auto server = std::make_unique<ApiServer>(config, metrics, stop, std::move(live));
+  const auto colon = config.serve_addr.rfind(':');
+  spdlog::info("serve: read API on http://{}:{}/v1/ (dashboard http://{}:{}/){}",
+               config.serve_addr.substr(0, colon), server->port(),
+               config.serve_addr.substr(0, colon), server->port(),
+               config.serve_api_key.empty() ? "" : ", X-API-Key required");
+  return server;
+}
+
 int command_migrate(const Config& config, const SignalWatcher& signals) {
   auto store = open_store(config, signals.token());
   const MigrationReport report = store->migrate();
@@ -189,6 +225,11 @@ int command_run(const Config& config, const SignalWatcher& signals) {
         std::chrono::steady_clock::now() - started);
     return s;
   };
+  std::unique_ptr<ApiServer> api;
+  if (!config.serve_addr.empty()) {
+    api = start_api_server(config, metrics, signals.token(),
+                           [&] { return live_json(snapshot(), metrics); });
+  }
   const LiveLine live(config.log_format);
   auto tick = [&] {
     notifier.watchdog();
@@ -248,41 +289,40 @@ int command_submit(const Config& config, const CliState& cli, const SignalWatche
   return kExitOk;
 }
 
+int command_serve(const Config& config, const SignalWatcher& signals) {
+  ServiceNotifier notifier;
+  {
+    auto store = open_store(config, signals.token());
+    const MigrationReport migrated = store->migrate();
+    for (const auto& name : migrated.applied) spdlog::info("migrate: applied {}", name);
+  }
+  Metrics metrics;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!config.metrics_addr.empty()) {
+    metrics_server = std::make_unique<MetricsServer>(config.metrics_addr, metrics);
+  }
+  const auto api = start_api_server(config, metrics, signals.token(), {});
+  notifier.ready();
+  api->wait(signals.token());
+  notifier.stopping();
+  spdlog::info("serve: stopped");
+  return kExitOk;
+}
+
 int command_status(const Config& config, const CliState& cli, const SignalWatcher& signals) {
   auto store = open_store(config, signals.token());
   store->require_current_schema();
-  const Checkpoint cp = store->load_checkpoint(config.stream);
-  const std::int64_t stored = store->count_events();
-  const std::int64_t quarantined = store->count_quarantine();
-  const auto ledger = store->submissions();
+  const StatusReport report = read_status(*store, config.stream);
   if (cli.json) {
-    const auto optional = [](const auto& v) {
-      return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-    };
-    nlohmann::json submissions = nlohmann::json::array();
-    for (const auto& r : ledger) {
-      submissions.push_back({{"attempt", r.attempt},
-                             {"started_at", r.started_at},
-                             {"finished_at", optional(r.finished_at)},
-                             {"ids_sent", optional(r.ids_sent)},
-                             {"http_status", optional(r.http_status)},
-                             {"outcome", ledger_outcome_name(r.outcome)},
-                             {"response", optional(r.response)}});
-    }
-    const nlohmann::json status = {{"stream", cp.stream},
-                                   {"done", cp.done},
-                                   {"pages", cp.pages},
-                                   {"events", cp.events},
-                                   {"stored_events", stored},
-                                   {"quarantined", quarantined},
-                                   {"upstream_total", optional(cp.upstream_total)},
-                                   {"checkpoint_age_s", std::round(cp.age_seconds * 10) / 10},
-                                   {"has_cursor", cp.next_cursor.has_value()},
-                                   {"last_error", optional(cp.last_error)},
-                                   {"submissions", submissions}};
-    std::cout << status.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << status_json(report).dump(-1, ' ', false,
+                                          nlohmann::ordered_json::error_handler_t::replace)
+              << "\n";
     return kExitOk;
   }
+  const Checkpoint& cp = report.checkpoint;
+  const std::int64_t stored = report.stored_events;
+  const std::int64_t quarantined = report.quarantined;
+  const auto& ledger = report.submissions;
   std::cout << fmt::format("stream          {}\n", cp.stream)
             << fmt::format("state           {}\n", cp.done         ? "ingestion complete"
                                                    : cp.pages == 0 ? "not started"
@@ -296,6 +336,9 @@ int command_status(const Config& config, const CliState& cli, const SignalWatche
             << fmt::format("checkpoint age  {}\n",
                            format_duration(std::chrono::seconds(static_cast<long>(cp.age_seconds))))
             << fmt::format("last error      {}\n", cp.last_error.value_or("none"));
+  std::cout << fmt::format(
+      "pushed          {} requests: {} accepted, {} duplicates, {} quarantined\n",
+      report.push.requests, report.push.accepted, report.push.duplicates, report.push.quarantined);
   std::cout << fmt::format("submissions     {}\n", ledger.empty() ? "none" : "");
   for (const auto& r : ledger) {
     std::cout << fmt::format("  #{} {} started {} ids {} http {}\n", r.attempt,
@@ -343,6 +386,9 @@ int run_cli(int argc, char** argv) {
   auto* status = app.add_subcommand(
       "status", "show progress, checkpoint age, last error and the submission ledger");
   status->add_flag("--json", cli.json, "print one JSON object");
+  app.add_subcommand("serve",
+                     "serve the read API, push ingest and the dashboard on SERVE_ADDR (default "
+                     "127.0.0.1:8080) until SIGINT/SIGTERM");
 
   try {
     app.parse(argc, argv);
@@ -359,6 +405,7 @@ int run_cli(int argc, char** argv) {
   const Command command = name == "run"       ? Command::run
                           : name == "migrate" ? Command::migrate
                           : name == "submit"  ? Command::submit
+                          : name == "serve"   ? Command::serve
                                               : Command::status;
   Config config;
   try {
@@ -379,6 +426,8 @@ int run_cli(int argc, char** argv) {
         return command_submit(config, cli, signals);
       case Command::status:
         return command_status(config, cli, signals);
+      case Command::serve:
+        return command_serve(config, signals);
     }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());

@@ -45,6 +45,16 @@ const std::vector<ConfigKey>& config_keys() {
        "how long to keep retrying an unreachable database (exit 4)"},
       {"QUEUE_PAGES", "INT", "4", "pages buffered between fetcher, decoder and writer, 1 to 64"},
       {"PROGRESS_INTERVAL_S", "SECONDS", "5", "seconds between progress log lines"},
+      {"SERVE_ADDR", "HOST:PORT", "",
+       "host:port of the read API, push ingest and dashboard; `ingestd serve` uses 127.0.0.1:8080 "
+       "when empty, `ingestd run` serves only when it is set"},
+      {"SERVE_API_KEY", "KEY", "",
+       "when set, every /v1 route requires it as X-API-Key (push ingest needs it); never logged",
+       true},
+      {"SERVE_RATE_LIMIT", "N/DURATION", "",
+       "the read API's own limit per API key or client address, e.g. 100/1s; empty: no limit"},
+      {"INGEST_MAX_BODY", "BYTES", "16777216",
+       "largest request body the serve address accepts, bytes (1024 to 1073741824)"},
   };
   return keys;
 }
@@ -123,6 +133,18 @@ class Resolver {
     if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
     if (s == "false" || s == "0" || s == "no" || s == "off") return false;
     fail(key, "must be true or false");
+  }
+
+  // Empty: nullopt.
+  std::optional<RateCeiling> ceiling(std::string_view key, std::string_view example) const {
+    const std::string& s = text(key);
+    if (s.empty()) return std::nullopt;
+    auto out = parse_rate_ceiling(s);
+    if (!out) {
+      fail(key, "must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. " +
+                    std::string(example));
+    }
+    return out;
   }
 
   std::string choice(std::string_view key, std::initializer_list<std::string_view> allowed) const {
@@ -224,13 +246,7 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
     r.fail("DATABASE_URL", "must be a postgresql:// URI or a libpq conninfo string");
   }
   c.page_limit = static_cast<int>(r.integer("PAGE_LIMIT", 1, 5000));
-  if (const std::string& ceiling = r.text("RATE_LIMIT"); !ceiling.empty()) {
-    c.rate_limit = parse_rate_ceiling(ceiling);
-    if (!c.rate_limit) {
-      r.fail("RATE_LIMIT",
-             "must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. 10/60s");
-    }
-  }
+  c.rate_limit = r.ceiling("RATE_LIMIT", "10/60s");
   c.submission_url = r.text("SUBMISSION_URL");
   if (!c.submission_url.empty() && !is_http_url(c.submission_url)) {
     r.fail("SUBMISSION_URL", "must be an http:// or https:// URL");
@@ -260,6 +276,14 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.db_connect_timeout = r.seconds("DB_CONNECT_TIMEOUT_S", 0, 86400);
   c.queue_pages = static_cast<int>(r.integer("QUEUE_PAGES", 1, 64));
   c.progress_interval = r.seconds("PROGRESS_INTERVAL_S", 0.1, 3600);
+
+  c.serve_addr = r.text("SERVE_ADDR");
+  if (c.serve_addr.empty() && command == Command::serve) c.serve_addr = kDefaultServeAddr;
+  if (!c.serve_addr.empty() && !is_host_port(c.serve_addr))
+    r.fail("SERVE_ADDR", "must be host:port");
+  c.serve_api_key = r.text("SERVE_API_KEY");
+  c.serve_rate_limit = r.ceiling("SERVE_RATE_LIMIT", "100/1s");
+  c.ingest_max_body = static_cast<std::size_t>(r.integer("INGEST_MAX_BODY", 1024, 1LL << 30));
 
   if (c.database_url.empty()) {
     throw ConfigError(

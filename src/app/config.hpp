@@ -11,7 +11,9 @@
 namespace ingestd {
 
 enum class CursorRecovery { reissue, restart };
-enum class Command { run, migrate, submit, status };
+enum class Command { run, migrate, submit, status, serve };
+
+inline constexpr std::string_view kDefaultServeAddr = "127.0.0.1:8080";
 
 // At most `limit` requests in any `window`.
 struct RateCeiling {
@@ -41,6 +43,10 @@ struct Config {
   int queue_pages = 4;
   std::chrono::milliseconds progress_interval{5'000};
   std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide
+  std::string serve_addr;     // host:port of the read API; `serve` defaults it, `run` serves if set
+  std::string serve_api_key;  // required as X-API-Key on /v1 when set
+  std::optional<RateCeiling> serve_rate_limit;  // per client; unset: no limit
+  std::size_t ingest_max_body = 16 * 1024 * 1024;
 
   std::string events_url() const { return upstream_base_url + "/api/v1/events"; }
 };

@@ -14,13 +14,13 @@ void Metrics::count_status(int status) {
   http_requests[c].fetch_add(1, std::memory_order_relaxed);
 }
 
-void Metrics::observe_commit(std::chrono::microseconds latency) {
+void LatencyHistogram::observe(std::chrono::microseconds latency) {
   const double seconds = static_cast<double>(latency.count()) / 1e6;
   std::size_t i = 0;
-  while (i < kCommitBuckets.size() && seconds > kCommitBuckets[i]) ++i;
-  commit_latency_buckets[i].fetch_add(1, std::memory_order_relaxed);
-  commit_latency_sum_us.fetch_add(latency.count(), std::memory_order_relaxed);
-  commits.fetch_add(1, std::memory_order_relaxed);
+  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  buckets[i].fetch_add(1, std::memory_order_relaxed);
+  sum_us.fetch_add(latency.count(), std::memory_order_relaxed);
+  count.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::int64_t Metrics::requests_total() const {
@@ -58,19 +58,21 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
          "Time spent waiting for a request permit.");
   out += fmt::format("ingestd_rate_limit_wait_seconds_total {:.3f}\n",
                      static_cast<double>(v(m.rate_limit_wait_us)) / 1e6);
-  metric("ingestd_batch_commit_seconds", "histogram",
-         "Latency of one page's commit (rows and checkpoint).");
-  std::int64_t cumulative = 0;
-  for (std::size_t i = 0; i < Metrics::kCommitBuckets.size(); ++i) {
-    cumulative += v(m.commit_latency_buckets[i]);
-    out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"{}\"}} {}\n",
-                       Metrics::kCommitBuckets[i], cumulative);
-  }
-  cumulative += v(m.commit_latency_buckets.back());
-  out += fmt::format("ingestd_batch_commit_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
-  out += fmt::format("ingestd_batch_commit_seconds_sum {:.6f}\n",
-                     static_cast<double>(v(m.commit_latency_sum_us)) / 1e6);
-  out += fmt::format("ingestd_batch_commit_seconds_count {}\n", v(m.commits));
+  auto histogram = [&](std::string_view name, std::string_view help, const LatencyHistogram& h) {
+    metric(name, "histogram", help);
+    std::int64_t cumulative = 0;
+    for (std::size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+      cumulative += v(h.buckets[i]);
+      out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, LatencyHistogram::kBounds[i],
+                         cumulative);
+    }
+    cumulative += v(h.buckets.back());
+    out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    out += fmt::format("{}_sum {:.6f}\n", name, static_cast<double>(v(h.sum_us)) / 1e6);
+    out += fmt::format("{}_count {}\n", name, v(h.count));
+  };
+  histogram("ingestd_batch_commit_seconds", "Latency of one page's commit (rows and checkpoint).",
+            m.commit_latency);
   metric("ingestd_queue_depth", "gauge", "Pages waiting between pipeline stages.");
   out += fmt::format("ingestd_queue_depth{{queue=\"fetched\"}} {}\n", v(m.fetch_queue_depth));
   out += fmt::format("ingestd_queue_depth{{queue=\"decoded\"}} {}\n", v(m.write_queue_depth));
@@ -85,6 +87,16 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
          "Rate-limit window, as learned from the upstream.");
   out += fmt::format("ingestd_rate_limit_window_seconds {:.3f}\n",
                      static_cast<double>(v(m.rate_window_ms)) / 1e3);
+  metric("ingestd_push_requests_total", "counter", "POST /v1/events requests stored.");
+  out += fmt::format("ingestd_push_requests_total {}\n", v(m.push_requests));
+  metric("ingestd_push_events_total", "counter", "Pushed events by result.");
+  out += fmt::format("ingestd_push_events_total{{result=\"accepted\"}} {}\n", v(m.push_accepted));
+  out +=
+      fmt::format("ingestd_push_events_total{{result=\"duplicate\"}} {}\n", v(m.push_duplicates));
+  out += fmt::format("ingestd_push_events_total{{result=\"quarantined\"}} {}\n",
+                     v(m.push_quarantined));
+  histogram("ingestd_push_request_seconds",
+            "Latency of POST /v1/events, from the body read to the answer.", m.push_latency);
   return out;
 }
 

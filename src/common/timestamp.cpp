@@ -1,5 +1,6 @@
 #include "common/timestamp.hpp"
 
+#include <array>
 #include <cstddef>
 
 namespace ingestd {
@@ -275,27 +276,46 @@ std::optional<std::int64_t> parse_http_date(std::string_view s) {
   return days_from_civil(year, month, day) * kSecondsPerDay + hour * 3600 + minute * 60 + second;
 }
 
-char* format_timestamptz(std::int64_t micros, char* out) {
+namespace {
+
+struct Split {
+  CivilDate date;
+  std::int64_t second_of_day;
+  std::int64_t micros_of_second;
+};
+
+Split split_instant(std::int64_t micros) {
   std::int64_t days = micros / (kSecondsPerDay * kMicrosPerSecond);
   std::int64_t in_day = micros % (kSecondsPerDay * kMicrosPerSecond);
   if (in_day < 0) {
     in_day += kSecondsPerDay * kMicrosPerSecond;
     --days;
   }
-  const CivilDate date = civil_from_days(days);
-  const std::int64_t second_of_day = in_day / kMicrosPerSecond;
-  std::int64_t fraction = in_day % kMicrosPerSecond;
-  put_digits(out, date.year, 4);
+  return {civil_from_days(days), in_day / kMicrosPerSecond, in_day % kMicrosPerSecond};
+}
+
+// "YYYY-MM-DD<sep>HH:MM:SS"
+char* put_date_time(const Split& t, char separator, char* out) {
+  put_digits(out, t.date.year, 4);
   *out++ = '-';
-  put_digits(out, date.month, 2);
+  put_digits(out, t.date.month, 2);
   *out++ = '-';
-  put_digits(out, date.day, 2);
-  *out++ = ' ';
-  put_digits(out, second_of_day / 3600, 2);
+  put_digits(out, t.date.day, 2);
+  *out++ = separator;
+  put_digits(out, t.second_of_day / 3600, 2);
   *out++ = ':';
-  put_digits(out, second_of_day / 60 % 60, 2);
+  put_digits(out, t.second_of_day / 60 % 60, 2);
   *out++ = ':';
-  put_digits(out, second_of_day % 60, 2);
+  put_digits(out, t.second_of_day % 60, 2);
+  return out;
+}
+
+}  // namespace
+
+char* format_timestamptz(std::int64_t micros, char* out) {
+  const Split t = split_instant(micros);
+  out = put_date_time(t, ' ', out);
+  std::int64_t fraction = t.micros_of_second;
   if (fraction != 0) {
     int width = 6;
     while (fraction % 10 == 0) {
@@ -309,6 +329,16 @@ char* format_timestamptz(std::int64_t micros, char* out) {
   *out++ = '0';
   *out++ = '0';
   return out;
+}
+
+std::string format_iso8601_ms(std::int64_t micros) {
+  std::array<char, 40> text{};
+  const Split t = split_instant(micros);
+  char* out = put_date_time(t, 'T', text.data());
+  *out++ = '.';
+  put_digits(out, t.micros_of_second / 1000, 3);
+  *out++ = 'Z';
+  return std::string(text.data(), out);
 }
 
 }  // namespace ingestd

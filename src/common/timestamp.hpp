@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ingestd {
@@ -40,5 +41,9 @@ std::optional<std::int64_t> parse_http_date(std::string_view s);
 // it is zero. `out` must hold at least 40 bytes. Returns the end of the written text.
 // Precondition: the instant lies in years 1970..9999, as every parsed instant does.
 char* format_timestamptz(std::int64_t micros, char* out);
+
+// "2026-01-27T19:19:13.629Z": UTC, milliseconds (truncated), as the read API answers.
+// Same precondition.
+std::string format_iso8601_ms(std::int64_t micros);
 
 }  // namespace ingestd

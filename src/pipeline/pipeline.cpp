@@ -46,13 +46,13 @@ void decode_stage(BoundedQueue<RawPage>& in, BoundedQueue<DecodedBatch>& out, Me
                   std::stop_token stop) {
   while (auto raw = in.pop(stop)) {
     metrics.fetch_queue_depth = static_cast<std::int64_t>(in.size());
-    DecodedBatch batch{raw->number, std::move(raw->cursor_used), std::move(raw->info), {}};
+    DecodedBatch batch;
     try {
-      batch.page = decode_page(raw->body);
+      batch = decode_batch(std::move(*raw));
     } catch (const PageError& e) {
       // The source validated the envelope; damage inside the data array is rare enough to
       // end the run with a consistent checkpoint and let the restart fetch the page again.
-      throw TemporaryError("page " + std::to_string(batch.number) + " is corrupt: " + e.what());
+      throw TemporaryError("page " + std::to_string(raw->number) + " is corrupt: " + e.what());
     }
     if (!out.push(std::move(batch), stop)) return;
     metrics.write_queue_depth = static_cast<std::int64_t>(out.size());
@@ -65,7 +65,7 @@ void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, Metrics& metri
     metrics.write_queue_depth = static_cast<std::int64_t>(in.size());
     const auto started = SteadyClock::now();
     const CommitResult r = sink.commit(*batch, stop);
-    metrics.observe_commit(
+    metrics.commit_latency.observe(
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started));
     metrics.events_inserted += r.inserted;
     metrics.events_quarantined += r.quarantined;
@@ -86,6 +86,12 @@ void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, Metrics& metri
 }
 
 }  // namespace
+
+DecodedBatch decode_batch(RawPage&& raw) {
+  DecodedBatch batch{raw.number, std::move(raw.cursor_used), std::move(raw.info), {}};
+  batch.page = decode_page(raw.body);
+  return batch;
+}
 
 Pipeline::Pipeline(PageSource& source, PageSink& sink, Metrics& metrics, std::size_t queue_pages)
     : source_(source), sink_(sink), metrics_(metrics), queue_pages_(queue_pages) {}

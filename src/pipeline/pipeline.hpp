@@ -17,6 +17,10 @@ struct PipelineResult {
   std::int64_t last_page = 0;  // number of the last committed page (0: none)
 };
 
+// The decoder's step for one page, for every source: the page's events as COPY rows,
+// quarantined events and per-minute counts. Throws PageError when the body is broken.
+DecodedBatch decode_batch(RawPage&& raw);
+
 // Source → decoder → sink, one thread each, joined by bounded queues of `queue_pages`: memory
 // stays flat and backpressure travels from the sink back to the source. The sink sees pages
 // strictly in order. A stop request ends fetching at once; pages already fetched are still

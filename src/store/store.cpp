@@ -1,8 +1,5 @@
 #include "store/store.hpp"
 
-#include <libpq-fe.h>
-#include <soci/postgresql/soci-postgresql.h>
-#include <soci/soci.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,53 +7,17 @@
 #include <utility>
 
 #include "app/config.hpp"
+#include "common/buckets.hpp"
 #include "common/errors.hpp"
 #include "common/sleep.hpp"
 #include "store/event_columns.hpp"
 #include "store/migrations.hpp"
+#include "store/pg_session.hpp"
 #include "upstream/page_parser.hpp"
 
 namespace ingestd {
 
 namespace {
-
-struct PgResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
-
-std::string pg_error(PGconn* conn, const PGresult* res) {
-  std::string msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  return msg;
-}
-
-// The one place that decides why a database operation failed: the connection is gone when
-// libpq says so or the SQLSTATE is of class 08; 23505 is an id already stored.
-DatabaseError database_error(PGconn* conn, std::string_view context, std::string_view detail,
-                             std::string_view sqlstate) {
-  DatabaseFailure failure = DatabaseFailure::other;
-  if (!conn || PQstatus(conn) != CONNECTION_OK || sqlstate.starts_with("08")) {
-    failure = DatabaseFailure::connection_lost;
-  } else if (sqlstate == "23505") {
-    failure = DatabaseFailure::unique_violation;
-  }
-  std::string message = "database: ";
-  message.append(context).append(": ").append(detail);
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  return DatabaseError(message, failure);
-}
-
-std::string_view result_sqlstate(const PGresult* res) {
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  return state ? std::string_view(state) : std::string_view();
-}
-
-// An instant as ISO-8601 UTC with milliseconds, e.g. 2026-01-27T19:19:13.629Z.
-std::string iso8601(std::string_view column) {
-  return "to_char(" + std::string(column) +
-         " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
-}
 
 // SOCI's PostgreSQL backend re-parses its connect string as key=value pairs and mangles a URI,
 // so a URI is expanded into an equivalent libpq keyword string first.
@@ -88,6 +49,28 @@ std::string soci_connect_string(const std::string& database_url) {
   return out;
 }
 
+// Adds the rows of `minutes` (type, minute_s, n) to every level of event_rollup and
+// event_rollup_all: two data-modifying CTEs to append to a WITH list that defines `minutes`.
+// Sorted, so that writers lock rollup rows in one order.
+std::string rollup_upsert_ctes() {
+  std::string levels;
+  for (const BucketSize& size : kBucketSizes) {
+    levels += levels.empty() ? "" : ",";
+    levels += std::to_string(size.seconds);
+  }
+  const std::string leveled = "FROM minutes AS m CROSS JOIN unnest('{" + levels + "}'::int[]) AS g";
+  const std::string bucket = "to_timestamp(m.minute_s - m.minute_s % g)";
+  return "by_type AS (INSERT INTO event_rollup AS r (granularity_s, bucket_start, type, count) "
+         "SELECT g, " +
+         bucket + ", m.type, sum(m.n) " + leveled +
+         " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ON CONFLICT (granularity_s, bucket_start, type) DO "
+         "UPDATE SET count = r.count + excluded.count), all_types AS (INSERT INTO "
+         "event_rollup_all AS r (granularity_s, bucket_start, count) SELECT g, " +
+         bucket + ", sum(m.n) " + leveled +
+         " GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (granularity_s, bucket_start) DO UPDATE SET "
+         "count = r.count + excluded.count)";
+}
+
 int latest_embedded_version() {
   const auto& m = embedded_migrations();
   return m.empty() ? 0 : m.back().version;
@@ -102,29 +85,6 @@ void refuse_newer_schema(int have) {
 }
 
 }  // namespace
-
-struct Store::Session {
-  soci::session sql;
-  std::string url;
-  std::chrono::milliseconds reconnect_timeout{0};
-  std::vector<std::string> locked_streams;
-
-  PGconn* native() {
-    auto* backend = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
-    return backend ? backend->conn_ : nullptr;
-  }
-};
-
-template <typename F>
-auto Store::guarded(const char* context, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const soci::postgresql_soci_error& e) {
-    throw database_error(s_->native(), context, e.what(), e.sqlstate());
-  } catch (const soci::soci_error& e) {
-    throw database_error(s_->native(), context, e.what(), {});
-  }
-}
 
 Store::Store(const std::string& database_url, std::chrono::milliseconds reconnect_timeout)
     : s_(std::make_unique<Session>()) {
@@ -158,6 +118,7 @@ void Store::reconnect(std::chrono::milliseconds timeout, std::stop_token stop) {
   for (int attempt = 1;; ++attempt) {
     try {
       s_->sql.reconnect();
+      s_->prepared.clear();
       session_setup();
       break;
     } catch (const std::exception& e) {
@@ -383,13 +344,13 @@ void Store::save_rate_state(const std::string& stream, const RateLimitState& sta
   });
 }
 
-std::int64_t Store::insert_quarantine(const std::string& stream, const PageCommit& commit,
+std::int64_t Store::insert_quarantine(const std::string& stream, const std::string& page_cursor,
                                       const DecodedPage& page) {
   std::int64_t inserted = 0;
   PGconn* conn = s_->native();
   for (const QuarantinedEvent& q : page.quarantined) {
     const char* params[] = {stream.c_str(), q.raw.c_str(), q.reason.c_str(),
-                            commit.page_cursor.empty() ? nullptr : commit.page_cursor.c_str()};
+                            page_cursor.empty() ? nullptr : page_cursor.c_str()};
     PgResult res(PQexecParams(conn,
                               "INSERT INTO quarantine (stream, raw, reason, page_cursor) VALUES "
                               "($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -401,6 +362,87 @@ std::int64_t Store::insert_quarantine(const std::string& stream, const PageCommi
     inserted += std::strtoll(PQcmdTuples(res.get()), nullptr, 10);
   }
   return inserted;
+}
+
+void Store::lock_event_writers() {
+  // Pull pages and push requests insert into the same tables; one writer at a time means two
+  // transactions never wait on each other's ids and rollup rows in opposite orders (a deadlock).
+  exec("SELECT pg_advisory_xact_lock(hashtextextended('ingestd/event-writers', 0))",
+       "event writer lock");
+}
+
+Store::EventsInserted Store::insert_events(const DecodedPage& page) {
+  EventsInserted out;
+  if (page.row_count == 0) return out;
+  exec("SAVEPOINT page_copy", "savepoint");
+  const std::string fast = "COPY events (" + event_column_list() + ") FROM STDIN";
+  try {
+    out.inserted = copy_into(fast.c_str(), page.copy_rows, "COPY into events");
+  } catch (const DatabaseError& e) {
+    if (e.failure() != DatabaseFailure::unique_violation) throw;
+    exec("ROLLBACK TO SAVEPOINT page_copy", "savepoint rollback");
+    out.used_fallback = true;
+  }
+  if (!out.used_fallback) {
+    add_to_rollup(page.minute_counts);
+    return out;
+  }
+  // Some ids are stored already: only the rows this statement inserts are counted, straight
+  // from what it returns. Sorted by id so that repeated ids are taken in one order.
+  exec(
+      "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON "
+      "COMMIT DELETE ROWS",
+      "staging table");
+  const std::string staged = "COPY events_staging (" + event_column_list() + ") FROM STDIN";
+  copy_into(staged.c_str(), page.copy_rows, "COPY into staging");
+  static const std::string insert =
+      "WITH inserted AS (INSERT INTO events (" + event_column_list() + ") SELECT " +
+      event_column_list() +
+      " FROM events_staging ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING type, "
+      "occurred_at), minutes AS (SELECT coalesce(type, '') AS type, (floor(extract(epoch FROM "
+      "occurred_at) / 60) * 60)::bigint AS minute_s, count(*) AS n FROM inserted GROUP BY 1, 2), " +
+      rollup_upsert_ctes() + " SELECT count(*) FROM inserted";
+  PgResult res(PQexec(s_->native(), insert.c_str()));
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+    throw database_error(s_->native(), "staged insert", pg_error(s_->native(), res.get()),
+                         result_sqlstate(res.get()));
+  }
+  out.inserted = std::strtoll(PQgetvalue(res.get(), 0, 0), nullptr, 10);
+  exec("TRUNCATE events_staging", "staging cleanup");
+  return out;
+}
+
+void Store::add_to_rollup(const std::vector<MinuteCount>& minutes) {
+  if (minutes.empty()) return;
+  std::string types = "{", starts = "{", counts = "{";
+  for (const MinuteCount& m : minutes) {
+    if (types.size() > 1) {
+      types += ',';
+      starts += ',';
+      counts += ',';
+    }
+    types += '"';
+    for (const char c : m.type) {
+      if (c == '"' || c == '\\') types += '\\';
+      types += c;
+    }
+    types += '"';
+    starts += std::to_string(m.minute_s);
+    counts += std::to_string(m.count);
+  }
+  types += '}';
+  starts += '}';
+  counts += '}';
+  static const std::string sql =
+      "WITH minutes AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS m(type, "
+      "minute_s, n)), " +
+      rollup_upsert_ctes() + " SELECT 1";
+  const char* params[] = {types.c_str(), starts.c_str(), counts.c_str()};
+  PgResult res(PQexecParams(s_->native(), sql.c_str(), 3, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+    throw database_error(s_->native(), "rollup update", pg_error(s_->native(), res.get()),
+                         result_sqlstate(res.get()));
+  }
 }
 
 CommitResult Store::commit_page(const std::string& stream, const PageCommit& commit,
@@ -423,6 +465,7 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
   return guarded(context.c_str(), [&] {
     CommitResult result;
     soci::transaction tr(s_->sql);
+    lock_event_writers();
     long long pages = 0;
     s_->sql << "SELECT pages FROM ingest_checkpoint WHERE stream = :s FOR UPDATE",
         soci::use(stream), soci::into(pages);
@@ -437,34 +480,10 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
                        std::to_string(commit.page_number - 1) +
                        "; another process is writing this stream");
     }
-    if (page.row_count > 0) {
-      exec("SAVEPOINT page_copy", "savepoint");
-      const std::string fast = "COPY events (" + event_column_list() + ") FROM STDIN";
-      try {
-        result.inserted = copy_into(fast.c_str(), page.copy_rows, "COPY into events");
-      } catch (const DatabaseError& e) {
-        if (e.failure() != DatabaseFailure::unique_violation) throw;
-        exec("ROLLBACK TO SAVEPOINT page_copy", "savepoint rollback");
-        exec(
-            "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON "
-            "COMMIT DELETE ROWS",
-            "staging table");
-        const std::string staged = "COPY events_staging (" + event_column_list() + ") FROM STDIN";
-        copy_into(staged.c_str(), page.copy_rows, "COPY into staging");
-        const std::string insert = "INSERT INTO events (" + event_column_list() + ") SELECT " +
-                                   event_column_list() +
-                                   " FROM events_staging ON CONFLICT (id) DO NOTHING";
-        PgResult res(PQexec(s_->native(), insert.c_str()));
-        if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
-          throw database_error(s_->native(), "staged insert", pg_error(s_->native(), res.get()),
-                               result_sqlstate(res.get()));
-        }
-        result.inserted = std::strtoll(PQcmdTuples(res.get()), nullptr, 10);
-        exec("TRUNCATE events_staging", "staging cleanup");
-        result.used_fallback = true;
-      }
-    }
-    result.quarantined = insert_quarantine(stream, commit, page);
+    const EventsInserted events = insert_events(page);
+    result.inserted = events.inserted;
+    result.used_fallback = events.used_fallback;
+    result.quarantined = insert_quarantine(stream, commit.page_cursor, page);
 
     std::string cursor = commit.next_cursor.value_or("");
     soci::indicator cursor_ind = commit.next_cursor ? soci::i_ok : soci::i_null;
@@ -481,6 +500,49 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
         soci::use(quarantined), soci::use(total, total_ind), soci::use(done), soci::use(stream);
     tr.commit();
     return result;
+  });
+}
+
+CommitResult Store::commit_push(const DecodedPage& page) {
+  return guarded("storing pushed events", [&] {
+    CommitResult result;
+    soci::transaction tr(s_->sql);
+    lock_event_writers();
+    const EventsInserted events = insert_events(page);
+    result.inserted = events.inserted;
+    result.used_fallback = events.used_fallback;
+    result.quarantined = insert_quarantine(std::string(kPushStream), {}, page);
+    long long accepted = result.inserted;
+    long long duplicates = static_cast<long long>(page.row_count) - result.inserted;
+    long long quarantined = result.quarantined;
+    s_->sql << "INSERT INTO push_totals AS t (requests, accepted, duplicates, quarantined, "
+               "last_at) VALUES (1, :a, :d, :q, now()) ON CONFLICT (id) DO UPDATE SET requests = "
+               "t.requests + 1, accepted = t.accepted + excluded.accepted, duplicates = "
+               "t.duplicates + excluded.duplicates, quarantined = t.quarantined + "
+               "excluded.quarantined, last_at = excluded.last_at",
+        soci::use(accepted), soci::use(duplicates), soci::use(quarantined);
+    tr.commit();
+    return result;
+  });
+}
+
+PushTotals Store::push_totals() {
+  return guarded("reading push totals", [&] {
+    PushTotals t;
+    long long requests = 0, accepted = 0, duplicates = 0, quarantined = 0;
+    std::string last_at;
+    soci::indicator last_ind = soci::i_null;
+    s_->sql << "SELECT requests, accepted, duplicates, quarantined, " + iso8601("last_at") +
+                   " FROM push_totals",
+        soci::into(requests), soci::into(accepted), soci::into(duplicates), soci::into(quarantined),
+        soci::into(last_at, last_ind);
+    if (!s_->sql.got_data()) return t;
+    t.requests = requests;
+    t.accepted = accepted;
+    t.duplicates = duplicates;
+    t.quarantined = quarantined;
+    if (last_ind == soci::i_ok) t.last_at = last_at;
+    return t;
   });
 }
 

@@ -35,6 +35,40 @@ struct PageCommit {
   std::string page_cursor;  // the cursor that fetched this page, kept with quarantined events
 };
 
+// Read side. Instants are epoch microseconds.
+struct BucketCount {
+  std::int64_t start_us = 0;
+  std::int64_t count = 0;
+};
+
+struct EventSpan {
+  std::int64_t first_us = 0;
+  std::int64_t last_us = 0;
+};
+
+struct TypeCount {
+  std::string type;  // '' for events without a type
+  std::int64_t count = 0;
+};
+
+struct UserSummary {
+  std::int64_t event_count = 0;
+  std::optional<EventSpan> span;
+  std::vector<TypeCount> by_type;
+};
+
+// What POST /v1/events has stored so far.
+struct PushTotals {
+  std::int64_t requests = 0;
+  std::int64_t accepted = 0;
+  std::int64_t duplicates = 0;
+  std::int64_t quarantined = 0;
+  std::optional<std::string> last_at;
+};
+
+// The quarantine table's stream of pushed events.
+inline constexpr std::string_view kPushStream = "push";
+
 struct MigrationReport {
   std::vector<std::string> applied;
   int schema_version = 0;
@@ -87,12 +121,40 @@ class Store {
                            const DecodedPage& page, std::stop_token stop = {});
   void record_error(const std::string& stream, const std::string& message);
 
+  // One pushed request: rows, rollups, quarantine (stream "push") and push_totals in one
+  // transaction. Ids already stored (or repeated in the page) are not counted again.
+  CommitResult commit_push(const DecodedPage& page);
+  PushTotals push_totals();
+
   std::optional<RateLimitState> load_rate_state(const std::string& stream);
   // Committed at once (its own transaction), before the request it records leaves.
   void save_rate_state(const std::string& stream, const RateLimitState& state);
 
   std::int64_t count_events();
+  // The same number from the day-level rollup: exact, and cheap enough to poll.
+  std::int64_t count_events_rolled_up();
   std::int64_t count_quarantine();
+
+  // Read side (store_reads.cpp). Every argument reaches SQL as a bind value.
+  UserSummary user_summary(const std::string& user_id);
+  // First and last instant of all events, optionally of one type.
+  std::optional<EventSpan> global_span(const std::optional<std::string>& type);
+  // The user's events in [from_us, to_us) (either end open when nullopt) per bucket of
+  // `bucket_s` seconds, buckets without events left out, and the first and last of them.
+  struct UserBuckets {
+    std::vector<BucketCount> buckets;
+    std::optional<EventSpan> span;
+  };
+  UserBuckets user_buckets(const std::string& user_id, std::optional<std::int64_t> from_us,
+                           std::optional<std::int64_t> to_us, std::int64_t bucket_s);
+  // Rollup rows of one level whose bucket starts lie in [from_us, to_us): of one type, or of
+  // all types.
+  std::vector<BucketCount> rollup_counts(std::int64_t granularity_s, std::int64_t from_us,
+                                         std::int64_t to_us,
+                                         const std::optional<std::string>& type);
+  // Events in [from_us, to_us), counted from the table.
+  std::int64_t count_rows(std::int64_t from_us, std::int64_t to_us,
+                          const std::optional<std::string>& type);
 
   // Submission ledger. begin_submission commits the attempt before any byte is sent.
   std::vector<SubmissionRecord> submissions();
@@ -122,9 +184,10 @@ class Store {
     bool finished_ = false;
   };
 
- private:
+  // Defined in store/pg_session.hpp, which only src/store includes.
   struct Session;
 
+ private:
   // Runs f; a SOCI error leaves as DatabaseError with its cause and `context`.
   template <typename F>
   auto guarded(const char* context, F&& f) -> decltype(f());
@@ -133,7 +196,15 @@ class Store {
   std::int64_t copy_into(const char* copy_sql, const std::string& rows, const char* context);
   CommitResult commit_page_once(const std::string& stream, const PageCommit& commit,
                                 const DecodedPage& page);
-  std::int64_t insert_quarantine(const std::string& stream, const PageCommit& commit,
+  struct EventsInserted {
+    std::int64_t inserted = 0;
+    bool used_fallback = false;
+  };
+  void lock_event_writers();
+  // The page's rows and what they add to the rollups, inside the caller's transaction.
+  EventsInserted insert_events(const DecodedPage& page);
+  void add_to_rollup(const std::vector<MinuteCount>& minutes);
+  std::int64_t insert_quarantine(const std::string& stream, const std::string& page_cursor,
                                  const DecodedPage& page);
 
   std::unique_ptr<Session> s_;

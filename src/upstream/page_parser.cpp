@@ -3,10 +3,13 @@
 #include <simdjson.h>
 
 #include <array>
+#include <map>
 #include <string_view>
+#include <utility>
 
 #include "common/text.hpp"
 #include "common/timestamp.hpp"
+#include "common/uuid.hpp"
 #include "store/copy_text.hpp"
 #include "store/event_columns.hpp"
 
@@ -258,26 +261,6 @@ JsonCheck check_json(od::value value) {
   return JsonCheck::invalid;
 }
 
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-// 8-4-4-4-12 hex digits, any case; writes the lowercase form.
-bool normalize_uuid(std::string_view s, std::array<char, 36>& out) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < 36; ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-      out[i] = c;
-    } else {
-      if (!is_hex(c)) return false;
-      out[i] = c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c;
-    }
-  }
-  return true;
-}
-
 struct ColumnValue {
   bool present = false;  // false: SQL NULL
   std::string_view text;
@@ -287,7 +270,17 @@ class EventDecoder {
  public:
   EventDecoder(PageDocument& document, DecodedPage& page) : document_(document), page_(page) {}
 
+  // Moves the per-minute counts into the page once every event is decoded.
+  void finish() {
+    page_.minute_counts.reserve(minutes_.size());
+    for (auto& [key, count] : minutes_) {
+      page_.minute_counts.push_back({key.first, key.second, count});
+    }
+    minutes_.clear();
+  }
+
   void decode(od::value element) {
+    ++position_;
     const char* begin = element.raw_json_token().data();
     od::json_type type;
     check(element.type().get(type), "broken data array");
@@ -298,6 +291,7 @@ class EventDecoder {
         check(element.get_array().get(array), "broken data array");
         check(array.raw_json().get(raw), "broken data array");
       }
+      id_reason_ = "event is not an object";
       quarantine(trim_json_space(raw), "event is not an object");
       return;
     }
@@ -426,10 +420,15 @@ class EventDecoder {
     }
     out.push_back('\n');
     ++page_.row_count;
+    const std::int64_t minute_s = occurred_at_ / 60'000'000 * 60;
+    ++minutes_[{std::string(columns_[kType].present ? columns_[kType].text : std::string_view()),
+                minute_s}];
   }
 
   void quarantine(std::string_view raw, std::string_view reason) {
     QuarantinedEvent& event = page_.quarantined.emplace_back();
+    event.index = position_ - 1;
+    if (id_reason_.empty()) event.id.assign(id_.data(), id_.size());
     event.raw.assign(raw);
     // The quarantine table keeps raw as text, which cannot hold NUL bytes (JSON only allows
     // them escaped, but a broken body can carry them outside strings).
@@ -441,9 +440,11 @@ class EventDecoder {
 
   PageDocument& document_;
   DecodedPage& page_;
+  std::map<std::pair<std::string, std::int64_t>, std::int64_t> minutes_;
   std::array<ColumnValue, kColumnCount> columns_{};
   std::array<char, 36> id_{};
   std::int64_t occurred_at_ = 0;
+  std::size_t position_ = 0;  // events seen so far, quarantined ones included
   std::string_view id_reason_;
   std::string_view timestamp_reason_;
   std::string_view other_reason_;
@@ -555,6 +556,7 @@ DecodedPage decode_page(const std::string& body) {
                  });
   document.expect_end();
   if (!has_data) throw_page_error("data is missing", {});
+  decoder.finish();
   return page;
 }
 

@@ -48,8 +48,17 @@ struct PageInfo {
 PageInfo peek_page_info(const std::string& body);
 
 struct QuarantinedEvent {
-  std::string raw;     // the event's JSON text as received
-  std::string reason;  // why it cannot be stored
+  std::string raw;        // the event's JSON text as received
+  std::string reason;     // why it cannot be stored
+  std::size_t index = 0;  // position in the data array, from 0
+  std::string id;         // its id when that is a readable UUID, otherwise empty
+};
+
+// Rows of one event type (empty for an event without one) in one UTC minute.
+struct MinuteCount {
+  std::string type;
+  std::int64_t minute_s = 0;  // epoch seconds of the minute's start
+  std::int64_t count = 0;
 };
 
 struct DecodedPage {
@@ -58,6 +67,9 @@ struct DecodedPage {
   std::string copy_rows;
   std::size_t row_count = 0;
   std::vector<QuarantinedEvent> quarantined;
+  // The rows of copy_rows by (type, minute), sorted: what the rollups gain when every row is
+  // new, so the store need not read them back.
+  std::vector<MinuteCount> minute_counts;
 };
 
 // Turns the events of a page into COPY rows. Only "id" (a UUID, stored lowercase) and

@@ -495,14 +495,12 @@ void Dataset::append_event(std::uint64_t i, std::string& out) const {
   if (nulls) {
     out += "\"sessionId\":null,\"userId\":null,\"type\":null,\"name\":null,\"properties\":null,";
   } else {
-    char user36[36];
-    write_random_uuid(seed, kTagUserId, mix(seed, kTagUser, session) % kUsers, user36);
     out += "\"sessionId\":\"";
     out.append(session36, 36);
     out += "\",\"userId\":\"";
-    out.append(user36, 36);
+    out += *user_id(i);
     out += "\",\"type\":\"";
-    out += kTypes[mix(seed, kTagType, i) % kTypes.size()];
+    out += *type(i);
     out += "\",\"name\":\"event_";
     if (bad == Malformed::kNameNul) {
       out += "a\\u0000bcde";
@@ -564,6 +562,22 @@ void Dataset::append_event(std::uint64_t i, std::string& out) const {
   out += "\"}}";
 }
 
+std::optional<std::string> Dataset::user_id(std::uint64_t i) const {
+  const Exotic odd = exotic(i);
+  if (odd == Exotic::kNullOptional || odd == Exotic::kMissingOptional) return std::nullopt;
+  const std::uint64_t seed = options_.seed;
+  char user36[36];
+  write_random_uuid(seed, kTagUserId,
+                    mix(seed, kTagUser, mix(seed, kTagSession, i) % kSessions) % kUsers, user36);
+  return std::string(user36, 36);
+}
+
+std::optional<std::string_view> Dataset::type(std::uint64_t i) const {
+  const Exotic odd = exotic(i);
+  if (odd == Exotic::kNullOptional || odd == Exotic::kMissingOptional) return std::nullopt;
+  return kTypes[mix(options_.seed, kTagType, i) % kTypes.size()];
+}
+
 void Dataset::append_expected_line(std::uint64_t i, std::string& out) const {
   const Malformed bad = malformed(i);
   const Instant in = instant(i);
@@ -585,6 +599,10 @@ void Dataset::append_expected_line(std::uint64_t i, std::string& out) const {
   }
   out += bad == Malformed::kNone ? "\tstore\t" : "\tquarantine\t";
   out += bad == Malformed::kNone ? ts_form_name(in.form) : malformed_name(bad);
+  out.push_back('\t');
+  out += user_id(i).value_or("-");
+  out.push_back('\t');
+  out += type(i).value_or("-");
   out.push_back('\n');
 }
 

@@ -78,7 +78,11 @@ class Dataset {
 
   // Appends the event's compact JSON exactly as served.
   void append_event(std::uint64_t i, std::string& out) const;
-  // Appends "<id|->\t<ts_us|->\t<store|quarantine>\t<form|fault>\n".
+  // The event's userId and type; nullopt when it has none (null or missing).
+  std::optional<std::string> user_id(std::uint64_t i) const;
+  std::optional<std::string_view> type(std::uint64_t i) const;
+
+  // Appends "<id|->\t<ts_us|->\t<store|quarantine>\t<form|fault>\t<userId|->\t<type|->\n".
   void append_expected_line(std::uint64_t i, std::string& out) const;
 
  private:

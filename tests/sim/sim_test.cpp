@@ -220,7 +220,7 @@ TEST_CASE("paging 50,000 events at limit 5000 yields exactly the expected ids in
   REQUIRE(rows.size() == 50'000);
   std::vector<std::string> expected;
   for (const auto& r : rows) {
-    REQUIRE(r.size() == 4);
+    REQUIRE(r.size() == 6);  // id, instant, store|quarantine, form, userId, type
     CHECK(r[2] == "store");
     expected.push_back(r[0]);
   }

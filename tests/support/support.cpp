@@ -244,6 +244,29 @@ Sim::Sim(std::vector<std::string> args) {
   port_ = std::stoi(line.substr(prefix.size()));
 }
 
+Serve::Serve(std::map<std::string, std::string> env, std::vector<std::string> args) {
+  if (!env.contains("SERVE_ADDR")) env["SERVE_ADDR"] = "127.0.0.1:0";
+  process_ = std::make_unique<Process>(Process::Options{ingestd(std::move(args)), std::move(env),
+                                                        dir_.path(), dir_.path() / "serve.log"});
+  const std::string marker = "read API on http://127.0.0.1:";
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = process_->log();
+    if (const auto at = text.find(marker); at != std::string::npos) {
+      port_ = std::stoi(text.substr(at + marker.size()));
+      return;
+    }
+    if (!process_->running()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  FAIL("ingestd did not start serving; log:\n" << process_->log());
+}
+
+Serve::~Serve() {
+  process_->signal(SIGTERM);
+  process_->wait_for(10s);
+}
+
 Sim::~Sim() {
   process_->signal(SIGTERM);
   process_->wait_for(5s);

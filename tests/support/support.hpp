@@ -148,6 +148,25 @@ int kill_at_random(const std::map<std::string, std::string>& env, int max_kills,
                    std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay,
                    std::uint32_t seed, const std::function<void()>& after_kill = {});
 
+// `ingestd serve` (or any ingestd command that serves) on a free port of 127.0.0.1, found in
+// its log line "read API on http://127.0.0.1:PORT/v1/"; stopped with SIGTERM on destruction.
+class Serve {
+ public:
+  explicit Serve(std::map<std::string, std::string> env, std::vector<std::string> args = {"serve"});
+  ~Serve();
+  Serve(const Serve&) = delete;
+  Serve& operator=(const Serve&) = delete;
+
+  int port() const { return port_; }
+  std::string log() const { return process_->log(); }
+  Process& process() { return *process_; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
 // Fails the test with the process output when the exit code differs.
 void expect_exit(const RunResult& r, int code);
 

@@ -139,3 +139,30 @@ TEST_CASE(".env parsing: comments, export, quotes and malformed lines") {
   CHECK_THROWS_WITH_AS(parse_dotenv("A=1\nnot a pair\n", ".env"),
                        "config: .env line 2: expected KEY=VALUE", ConfigError);
 }
+
+TEST_CASE("serve settings: address defaulted for serve only, limit and body cap checked") {
+  auto env = minimal();
+  CHECK(resolve_config({layer("environment", env, false)}, Command::run).serve_addr.empty());
+  const auto serve = resolve_config({layer("environment", env, false)}, Command::serve);
+  CHECK(serve.serve_addr == "127.0.0.1:8080");
+  CHECK_FALSE(serve.serve_rate_limit.has_value());
+  CHECK(serve.ingest_max_body == 16 * 1024 * 1024);
+  env["SERVE_RATE_LIMIT"] = "100/1s";
+  CHECK(
+      resolve_config({layer("environment", env, false)}, Command::serve).serve_rate_limit->limit ==
+      100);
+  env["SERVE_RATE_LIMIT"] = "lots";
+  CHECK(error_of({layer("environment", env, false)}) ==
+        "config: SERVE_RATE_LIMIT must be N/<duration> with N >= 1 and a duration in ms, s or m, "
+        "e.g. 100/1s (got \"lots\" from environment)");
+  env = minimal();
+  env["SERVE_ADDR"] = "8080";
+  CHECK(error_of({layer("environment", env, false)}) ==
+        "config: SERVE_ADDR must be host:port (got \"8080\" from environment)");
+  env = minimal();
+  env["SERVE_API_KEY"] = "s3cret";
+  env["INGEST_MAX_BODY"] = "10";
+  CHECK(error_of({layer("environment", env, false)}) ==
+        "config: INGEST_MAX_BODY must be an integer from 1024 to 1073741824 (got \"10\" from "
+        "environment)");
+}

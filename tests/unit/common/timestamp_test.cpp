@@ -185,3 +185,10 @@ TEST_CASE("format_timestamptz round-trips through the parser") {
     CHECK(ok_string(text) == micros);
   }
 }
+
+TEST_CASE("format_iso8601_ms writes the read API's instants: UTC, milliseconds, Z") {
+  CHECK(ingestd::format_iso8601_ms(1769541553629000) == "2026-01-27T19:19:13.629Z");
+  CHECK(ingestd::format_iso8601_ms(1769540400000000) == "2026-01-27T19:00:00.000Z");
+  CHECK(ingestd::format_iso8601_ms(1769541553629999) == "2026-01-27T19:19:13.629Z");
+  CHECK(ingestd::format_iso8601_ms(0) == "1970-01-01T00:00:00.000Z");
+}

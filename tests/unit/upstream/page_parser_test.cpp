@@ -291,3 +291,24 @@ TEST_CASE("decode rejects a broken document") {
   CHECK_THROWS_AS(decode_page(page_of(R"({"id":"x" "timestamp":1})")), PageError);
   CHECK_THROWS_AS(decode_page(page_of(R"({"id":"x","properties":{"a":[1,2}}})")), PageError);
 }
+
+TEST_CASE("decode counts the stored rows per type and UTC minute, for the rollups") {
+  const std::string untyped =
+      R"({"id":"11111111-1111-4111-8111-111111111111","timestamp":"2026-01-27T19:20:59.999Z"})";
+  const std::string bad = R"({"id":"x","type":"click","timestamp":1769541612369})";
+  std::string body = "{\"data\":[" + kEvent1 + "," + kEvent2 + "," + untyped + "," + bad + "," +
+                     kEvent1 + "]," + kLastPagination + "}";
+  body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  const auto page = decode_page(body);
+  REQUIRE(page.minute_counts.size() == 3);
+  // Sorted by (type, minute); 19:20 is 1769541600.
+  CHECK(page.minute_counts[0].type == "");
+  CHECK(page.minute_counts[0].minute_s == 1769541600);
+  CHECK(page.minute_counts[0].count == 1);
+  CHECK(page.minute_counts[1].type == "click");
+  CHECK(page.minute_counts[1].minute_s == 1769541600);
+  CHECK(page.minute_counts[1].count == 2);
+  CHECK(page.minute_counts[2].type == "page_view");
+  CHECK(page.minute_counts[2].minute_s == 1769541540);
+  CHECK(page.minute_counts[2].count == 1);
+}

@@ -1,0 +1,277 @@
+#include "serve/api_server.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "common/clock.hpp"
+#include "common/errors.hpp"
+#include "pipeline/pipeline.hpp"
+#include "push/push_source.hpp"
+#include "serve/dashboard.hpp"
+#include "serve/listener.hpp"
+#include "serve/query_params.hpp"
+#include "serve/read_api.hpp"
+#include "serve/request_limiter.hpp"
+#include "serve/status_report.hpp"
+#include "store/push_sink.hpp"
+#include "store/store_pool.hpp"
+
+namespace ingestd {
+
+namespace {
+
+constexpr std::size_t kPoolConnections = 8;
+// httplib holds a worker per open connection: enough for 16 keep-alive clients plus slow ones.
+constexpr std::size_t kWorkers = 48;
+constexpr auto kPoolWait = std::chrono::seconds(5);
+
+void send_json(httplib::Response& res, int status, const nlohmann::ordered_json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                  "application/json");
+}
+
+void send_error(httplib::Response& res, int status, std::string_view error,
+                const std::string& message) {
+  send_json(res, status, {{"error", error}, {"message", message}});
+}
+
+// Compares without returning early, so the time taken does not tell how much of a key matched.
+bool same_key(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  const Config& config;
+  Metrics& metrics;
+  LiveStatus live;
+  StorePool pool;
+  httplib::Server server;
+  std::optional<std::string> chartjs = load_chartjs();
+  std::mutex limiter_mu;
+  std::optional<RequestLimiter> limiter;
+  std::optional<Listener> listener;  // last: stops serving before the rest goes
+
+  Impl(const Config& c, Metrics& m, std::stop_token stop, LiveStatus l)
+      : config(c),
+        metrics(m),
+        live(std::move(l)),
+        pool(c.database_url, kPoolConnections, c.db_connect_timeout, stop) {
+    if (c.serve_rate_limit) limiter.emplace(*c.serve_rate_limit);
+    if (!chartjs)
+      spdlog::warn(
+          "serve: Chart.js not found; the dashboard shows no charts (install libjs-chart.js)");
+  }
+
+  // Runs a handler with a pooled connection; the failures every route shares become answers.
+  // `prepare` runs first, without a connection.
+  template <typename F, typename P = void (*)()>
+  void with_store(
+      httplib::Response& res, F&& f, P&& prepare = [] {}) {
+    try {
+      prepare();
+      StorePool::Lease store = pool.acquire(kPoolWait);
+      try {
+        send_json(res, 200, f(*store));
+      } catch (const DatabaseError& e) {
+        if (e.failure() == DatabaseFailure::connection_lost) store.lost();
+        throw;
+      }
+    } catch (const BadRequest& e) {
+      send_error(res, 400, "bad_request", e.what());
+    } catch (const Error& e) {
+      // The detail (possibly SQL) goes to the log only.
+      spdlog::warn("serve: {}", e.what());
+      send_error(res, 503, "unavailable", "the database is unavailable; retry shortly");
+    }
+  }
+
+  // Authentication and the per-client limit, before any route runs.
+  httplib::Server::HandlerResponse admit(const httplib::Request& req, httplib::Response& res) {
+    if (!req.path.starts_with("/v1/")) return httplib::Server::HandlerResponse::Unhandled;
+    std::string client = "address " + req.remote_addr;
+    if (!config.serve_api_key.empty()) {
+      if (!same_key(req.get_header_value("X-API-Key"), config.serve_api_key)) {
+        send_error(res, 401, "unauthorized",
+                   req.has_header("X-API-Key") ? "X-API-Key is wrong"
+                                               : "X-API-Key is required (SERVE_API_KEY is set)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      client = "key";
+    }
+    if (limiter) {
+      RequestLimiter::Decision d;
+      {
+        std::lock_guard lock(limiter_mu);
+        d = limiter->admit(client, unix_ms_now());
+      }
+      res.set_header("X-RateLimit-Limit", std::to_string(d.limit));
+      res.set_header("X-RateLimit-Remaining", std::to_string(d.remaining));
+      res.set_header("X-RateLimit-Reset", std::to_string(d.reset_s));
+      if (!d.allowed) {
+        res.set_header("Retry-After", std::to_string(d.retry_after_s));
+        send_error(res, 429, "rate_limited",
+                   "more than " + std::to_string(d.limit) +
+                       " requests in the window; retry after " + std::to_string(d.retry_after_s) +
+                       " s");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  // POST /v1/events: decoded while no connection is held, then one transaction.
+  void push(const httplib::Request& req, httplib::Response& res) {
+    if (config.serve_api_key.empty()) {
+      send_error(res, 403, "forbidden",
+                 "push ingest is disabled: set SERVE_API_KEY to enable POST /v1/events (clients "
+                 "send it as X-API-Key)");
+      return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    DecodedBatch batch;
+    const auto decode = [&] {
+      const auto format = req.get_header_value("Content-Type").starts_with("application/x-ndjson")
+                              ? PushSource::Format::ndjson
+                              : PushSource::Format::json_array;
+      try {
+        PushSource source(req.body, format);
+        batch = decode_batch(std::move(*source.next({})));
+      } catch (const PushBodyError& e) {
+        throw BadRequest("body", std::string("body: ") + e.what());
+      } catch (const PageError& e) {
+        throw BadRequest("body", std::string("body: ") + e.what());
+      }
+    };
+    with_store(
+        res,
+        [&](Store& store) {
+          PushSink sink(store);
+          const CommitResult r = sink.commit(batch, {});
+          const auto duplicates = static_cast<std::int64_t>(batch.page.row_count) - r.inserted;
+          metrics.push_requests++;
+          metrics.push_accepted += r.inserted;
+          metrics.push_duplicates += duplicates;
+          metrics.push_quarantined += static_cast<std::int64_t>(batch.page.quarantined.size());
+          nlohmann::ordered_json quarantined = nlohmann::ordered_json::array();
+          for (const QuarantinedEvent& q : batch.page.quarantined) {
+            quarantined.push_back({{"index", q.index},
+                                   {"id", q.id.empty() ? nlohmann::ordered_json(nullptr)
+                                                       : nlohmann::ordered_json(q.id)},
+                                   {"reason", q.reason}});
+          }
+          metrics.push_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - started));
+          return nlohmann::ordered_json{{"accepted", r.inserted},
+                                        {"duplicates", duplicates},
+                                        {"quarantined", std::move(quarantined)}};
+        },
+        decode);
+  }
+
+  void routes() {
+    // httplib takes ownership of the queue it is handed.
+    server.new_task_queue = [] {
+      return std::make_unique<httplib::ThreadPool>(kWorkers).release();
+    };
+    server.set_pre_routing_handler(
+        [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
+    server.Get(R"(/v1/users/([^/]+)/event_counts)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 with_store(res, [&](Store& store) {
+                   return user_event_counts(store, req.matches[1], req.params);
+                 });
+               });
+    server.Get(R"(/v1/users/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      with_store(res, [&](Store& store) { return user_summary(store, req.matches[1]); });
+    });
+    server.Get("/v1/event_counts", [this](const httplib::Request& req, httplib::Response& res) {
+      with_store(res, [&](Store& store) { return global_event_counts(store, req.params); });
+    });
+    server.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+      with_store(res, [&](Store& store) {
+        nlohmann::ordered_json status = status_json(read_status(store, config.stream));
+        status["live"] = live ? live() : nlohmann::ordered_json(nullptr);
+        return status;
+      });
+    });
+    server.Post("/v1/events",
+                [this](const httplib::Request& req, httplib::Response& res) { push(req, res); });
+    // The dashboard asks for the API key itself; the page and Chart.js are not secret.
+    server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
+    });
+    server.Get("/assets/chart.min.js", [this](const httplib::Request&, httplib::Response& res) {
+      if (!chartjs) {
+        send_error(res, 404, "not_found",
+                   "Chart.js is not installed (Debian package libjs-chart.js)");
+        return;
+      }
+      res.set_header("Cache-Control", "max-age=86400");
+      res.set_content(*chartjs, "text/javascript; charset=utf-8");
+    });
+    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 404) {
+        send_error(res, 404, "not_found", "no route " + req.method + " " + req.path.substr(0, 200));
+      } else if (res.status == 413) {
+        send_error(res, 413, "payload_too_large", "the body is larger than INGEST_MAX_BODY");
+      } else if (res.status == 414) {
+        send_error(res, 414, "uri_too_long", "the URL is too long");
+      } else {
+        send_error(res, res.status, "error", "HTTP " + std::to_string(res.status));
+      }
+    });
+    server.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            spdlog::error("serve: unexpected error: {}", e.what());
+          } catch (...) {
+            spdlog::error("serve: unexpected error");
+          }
+          send_error(res, 500, "internal", "internal error; see the server log");
+        });
+    // A client that stops sending holds a worker only this long.
+    server.set_read_timeout(5, 0);
+    server.set_write_timeout(5, 0);
+    server.set_keep_alive_timeout(5);
+    server.set_keep_alive_max_count(10'000);
+    // Answers leave at once instead of waiting for the client's delayed ACK (40 ms).
+    server.set_tcp_nodelay(true);
+    server.set_payload_max_length(config.ingest_max_body);
+  }
+};
+
+ApiServer::ApiServer(const Config& config, Metrics& metrics, std::stop_token stop, LiveStatus live)
+    : impl_(std::make_unique<Impl>(config, metrics, stop, std::move(live))) {
+  impl_->routes();
+  impl_->listener.emplace(impl_->server, config.serve_addr, "SERVE_ADDR");
+}
+
+ApiServer::~ApiServer() = default;
+
+int ApiServer::port() const {
+  return impl_->listener->port();
+}
+
+void ApiServer::wait(std::stop_token stop) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait(lock, stop, [] { return false; });
+}
+
+}  // namespace ingestd

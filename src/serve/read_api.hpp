@@ -1,0 +1,28 @@
+#pragma once
+
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+namespace ingestd {
+
+class Store;
+
+// A query string's parameters, as the HTTP layer decoded them.
+using QueryParams = std::multimap<std::string, std::string>;
+
+// The read API's answers, built from the store. Each throws BadRequest (serve/query_params.hpp)
+// naming the parameter at fault, and DatabaseError when the store fails.
+
+// GET /v1/users/{user_id}/event_counts
+nlohmann::ordered_json user_event_counts(Store& store, const std::string& user_id,
+                                         const QueryParams& params);
+// GET /v1/event_counts
+nlohmann::ordered_json global_event_counts(Store& store, const QueryParams& params);
+// GET /v1/users/{user_id}
+nlohmann::ordered_json user_summary(Store& store, const std::string& user_id);
+
+// More buckets than this in one answer is a 400.
+inline constexpr std::int64_t kMaxBuckets = 10'000;
+
+}  // namespace ingestd

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace ingestd {
+
+// What `ingestd status` and GET /v1/status report: the checkpoint, what is stored and the
+// submission ledger.
+struct StatusReport {
+  Checkpoint checkpoint;
+  std::int64_t stored_events = 0;
+  std::int64_t quarantined = 0;
+  std::vector<SubmissionRecord> submissions;
+  PushTotals push;
+};
+
+StatusReport read_status(Store& store, const std::string& stream);
+nlohmann::ordered_json status_json(const StatusReport& report);
+
+}  // namespace ingestd

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/errors.hpp"
+#include "store/store.hpp"
+
+namespace ingestd {
+
+// A fixed set of connections shared by request handlers: each request borrows one for its
+// queries. A connection a request found lost is reopened before it is lent again.
+class StorePool {
+ public:
+  StorePool(const std::string& database_url, std::size_t size,
+            std::chrono::milliseconds connect_timeout, std::stop_token stop) {
+    for (std::size_t i = 0; i < size; ++i) {
+      idle_.push_back(Store::connect(database_url, connect_timeout, stop));
+    }
+  }
+
+  class Lease {
+   public:
+    Lease(StorePool& pool, std::unique_ptr<Store> store) : pool_(pool), store_(std::move(store)) {}
+    ~Lease() { pool_.give_back(std::move(store_), lost_); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Store& operator*() const { return *store_; }
+    Store* operator->() const { return store_.get(); }
+    // The connection failed: reopen it before the next request uses it.
+    void lost() { lost_ = true; }
+
+   private:
+    StorePool& pool_;
+    std::unique_ptr<Store> store_;
+    bool lost_ = false;
+  };
+
+  // Waits up to `wait` for a free connection; TemporaryError when none came free.
+  Lease acquire(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, wait, [&] { return !idle_.empty(); })) {
+      throw TemporaryError("database: every connection of the pool is busy");
+    }
+    std::unique_ptr<Store> store = std::move(idle_.back());
+    idle_.pop_back();
+    const bool reopen = std::exchange(store_lost_[store.get()], false);
+    lock.unlock();
+    if (reopen) {
+      try {
+        store->reconnect(std::chrono::milliseconds(1000), {});
+      } catch (...) {
+        give_back(std::move(store), true);
+        throw;
+      }
+    }
+    return Lease(*this, std::move(store));
+  }
+
+ private:
+  void give_back(std::unique_ptr<Store> store, bool lost) {
+    {
+      std::lock_guard lock(mu_);
+      if (lost) store_lost_[store.get()] = true;
+      idle_.push_back(std::move(store));
+    }
+    cv_.notify_one();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Store>> idle_;
+  std::map<const Store*, bool> store_lost_;
+};
+
+}  // namespace ingestd

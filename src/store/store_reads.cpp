@@ -1,0 +1,184 @@
+// The read side's queries: libpq directly, each statement prepared once per connection (the
+// plans are simple and parameters never change their shape), results read as text.
+#include <array>
+#include <cstdlib>
+
+#include "common/timestamp.hpp"
+#include "store/pg_session.hpp"
+#include "store/store.hpp"
+
+namespace ingestd {
+
+namespace {
+
+// An instant as timestamptz input text: exact to the microsecond, unlike a float8 epoch.
+std::string instant_text(std::int64_t us) {
+  std::array<char, 40> text{};
+  return std::string(text.data(), format_timestamptz(us, text.data()));
+}
+
+std::optional<std::string> instant_text(std::optional<std::int64_t> us) {
+  return us ? std::optional(instant_text(*us)) : std::nullopt;
+}
+
+const char* param(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+
+std::int64_t int_at(const PGresult* res, int row, int column) {
+  return std::strtoll(PQgetvalue(res, row, column), nullptr, 10);
+}
+
+std::string epoch_us(std::string_view instant) {
+  return "(extract(epoch FROM " + std::string(instant) + ") * 1000000)::bigint";
+}
+
+std::vector<BucketCount> bucket_rows(const PGresult* res) {
+  std::vector<BucketCount> out;
+  out.reserve(static_cast<std::size_t>(PQntuples(res)));
+  for (int r = 0; r < PQntuples(res); ++r) out.push_back({int_at(res, r, 0), int_at(res, r, 1)});
+  return out;
+}
+
+std::optional<EventSpan> span_row(const PGresult* res) {
+  if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) return std::nullopt;
+  return EventSpan{int_at(res, 0, 0), int_at(res, 0, 1)};
+}
+
+struct Statement {
+  const char* name;
+  std::string sql;
+};
+
+const Statement kRolledUpTotal{
+    "rolled_up_total",
+    "SELECT coalesce(sum(count), 0)::bigint FROM event_rollup_all WHERE granularity_s = 86400"};
+
+const Statement kUserSummary{
+    "user_summary", "SELECT coalesce(type, ''), count(*), " + epoch_us("min(occurred_at)") + ", " +
+                        epoch_us("max(occurred_at)") +
+                        " FROM events WHERE user_id = $1 GROUP BY 1 ORDER BY 1"};
+
+const Statement kUserBuckets{
+    "user_buckets",
+    "SELECT " +
+        epoch_us("date_bin(make_interval(secs => $4::int), occurred_at, timestamptz 'epoch')") +
+        ", count(*), " + epoch_us("min(occurred_at)") + ", " + epoch_us("max(occurred_at)") +
+        " FROM events WHERE user_id = $1 AND occurred_at >= coalesce($2::timestamptz, "
+        "'-infinity') AND occurred_at < coalesce($3::timestamptz, 'infinity') GROUP BY 1 ORDER "
+        "BY 1"};
+
+const Statement kSpan{"span", "SELECT " + epoch_us("min(occurred_at)") + ", " +
+                                  epoch_us("max(occurred_at)") + " FROM events"};
+const Statement kTypedSpan{"typed_span", kSpan.sql + " WHERE type = $1"};
+
+// Bucket starts are whole seconds, so float8 seconds are exact here and cheaper than numeric.
+const std::string kBucketStartUs = "date_part('epoch', bucket_start)::bigint * 1000000";
+
+const Statement kRollupAll{
+    "rollup_all", "SELECT " + kBucketStartUs +
+                      ", count FROM event_rollup_all WHERE granularity_s = $1::int AND "
+                      "bucket_start >= $2::timestamptz AND bucket_start < $3::timestamptz ORDER "
+                      "BY bucket_start"};
+const Statement kRollupTyped{
+    "rollup_typed", "SELECT " + kBucketStartUs +
+                        ", count FROM event_rollup WHERE granularity_s = $1::int AND bucket_start "
+                        ">= $2::timestamptz AND bucket_start < $3::timestamptz AND type = $4 "
+                        "ORDER BY bucket_start"};
+
+const Statement kCountRows{"count_rows",
+                           "SELECT count(*) FROM events WHERE occurred_at >= $1::timestamptz AND "
+                           "occurred_at < $2::timestamptz"};
+const Statement kCountTypedRows{"count_typed_rows", kCountRows.sql + " AND type = $3"};
+
+// Runs a statement with text parameters (nullptr is NULL), preparing it on first use on this
+// connection; DatabaseError on failure.
+PgResult run(Store::Session& session, const Statement& statement,
+             std::initializer_list<const char*> params, const char* context) {
+  PGconn* conn = session.native();
+  const std::vector<const char*> values(params);
+  if (!session.prepared.contains(statement.name)) {
+    PgResult prepared(PQprepare(conn, statement.name, statement.sql.c_str(),
+                                static_cast<int>(values.size()), nullptr));
+    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      throw database_error(conn, context, pg_error(conn, prepared.get()),
+                           result_sqlstate(prepared.get()));
+    }
+    session.prepared.insert(statement.name);
+  }
+  PgResult res(PQexecPrepared(conn, statement.name, static_cast<int>(values.size()), values.data(),
+                              nullptr, nullptr, 0));
+  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+    throw database_error(conn, context, pg_error(conn, res.get()), result_sqlstate(res.get()));
+  }
+  return res;
+}
+
+}  // namespace
+
+std::int64_t Store::count_events_rolled_up() {
+  return int_at(run(*s_, kRolledUpTotal, {}, "counting events").get(), 0, 0);
+}
+
+UserSummary Store::user_summary(const std::string& user_id) {
+  const PgResult res = run(*s_, kUserSummary, {user_id.c_str()}, "reading a user");
+  UserSummary summary;
+  for (int r = 0; r < PQntuples(res.get()); ++r) {
+    const std::int64_t count = int_at(res.get(), r, 1);
+    const EventSpan span{int_at(res.get(), r, 2), int_at(res.get(), r, 3)};
+    summary.event_count += count;
+    summary.by_type.push_back({PQgetvalue(res.get(), r, 0), count});
+    if (!summary.span) {
+      summary.span = span;
+    } else {
+      summary.span->first_us = std::min(summary.span->first_us, span.first_us);
+      summary.span->last_us = std::max(summary.span->last_us, span.last_us);
+    }
+  }
+  return summary;
+}
+
+Store::UserBuckets Store::user_buckets(const std::string& user_id,
+                                       std::optional<std::int64_t> from_us,
+                                       std::optional<std::int64_t> to_us, std::int64_t bucket_s) {
+  const auto from = instant_text(from_us), to = instant_text(to_us);
+  const std::string step = std::to_string(bucket_s);
+  const PgResult res =
+      run(*s_, kUserBuckets, {user_id.c_str(), param(from), param(to), step.c_str()},
+          "counting a user's events");
+  UserBuckets out;
+  out.buckets = bucket_rows(res.get());
+  if (const int n = PQntuples(res.get()); n > 0) {
+    out.span = EventSpan{int_at(res.get(), 0, 2), int_at(res.get(), n - 1, 3)};
+  }
+  return out;
+}
+
+std::optional<EventSpan> Store::global_span(const std::optional<std::string>& type) {
+  return span_row((type ? run(*s_, kTypedSpan, {type->c_str()}, "reading the span")
+                        : run(*s_, kSpan, {}, "reading the span"))
+                      .get());
+}
+
+std::vector<BucketCount> Store::rollup_counts(std::int64_t granularity_s, std::int64_t from_us,
+                                              std::int64_t to_us,
+                                              const std::optional<std::string>& type) {
+  const std::string level = std::to_string(granularity_s), from = instant_text(from_us),
+                    to = instant_text(to_us);
+  return bucket_rows(
+      (type ? run(*s_, kRollupTyped, {level.c_str(), from.c_str(), to.c_str(), type->c_str()},
+                  "reading the rollup")
+            : run(*s_, kRollupAll, {level.c_str(), from.c_str(), to.c_str()}, "reading the rollup"))
+          .get());
+}
+
+std::int64_t Store::count_rows(std::int64_t from_us, std::int64_t to_us,
+                               const std::optional<std::string>& type) {
+  const std::string from = instant_text(from_us), to = instant_text(to_us);
+  const PgResult res =
+      type ? run(*s_, kCountTypedRows, {from.c_str(), to.c_str(), type->c_str()}, "counting events")
+           : run(*s_, kCountRows, {from.c_str(), to.c_str()}, "counting events");
+  return int_at(res.get(), 0, 0);
+}
+
+}  // namespace ingestd
