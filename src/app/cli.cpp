@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -144,7 +145,8 @@ void print_submit_report(const SubmitReport& r) {
 }
 
 // The running ingestion as GET /v1/status reports it under "live".
-nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m) {
+nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
+                                 const ProgressHistory* history) {
   const auto optional = [](const auto& v) {
     return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
   };
@@ -162,7 +164,13 @@ nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m) {
           {"budget_used", optional(budget_used(s))},
           {"eta_s", left ? nlohmann::ordered_json(left->count()) : nlohmann::ordered_json(nullptr)},
           {"elapsed_s", static_cast<double>(s.elapsed.count()) / 1000.0},
-          {"unix_ms", unix_ms_now()}};
+          {"unix_ms", unix_ms_now()},
+          {"history", [&] {
+             if (!history) return nlohmann::ordered_json(nullptr);
+             nlohmann::ordered_json samples = nlohmann::ordered_json::array();
+             for (const auto& h : history->samples()) samples.push_back({h.unix_s, h.events});
+             return samples;
+           }()}};
 }
 
 std::unique_ptr<ApiServer> start_api_server(const Config& config, Metrics& metrics,
@@ -225,14 +233,22 @@ int command_run(const Config& config, const SignalWatcher& signals) {
         std::chrono::steady_clock::now() - started);
     return s;
   };
+  std::mutex history_mu;
+  ProgressHistory history;
   std::unique_ptr<ApiServer> api;
   if (!config.serve_addr.empty()) {
-    api = start_api_server(config, metrics, signals.token(),
-                           [&] { return live_json(snapshot(), metrics); });
+    api = start_api_server(config, metrics, signals.token(), [&](bool with_history) {
+      std::lock_guard lock(history_mu);
+      return live_json(snapshot(), metrics, with_history ? &history : nullptr);
+    });
   }
   const LiveLine live(config.log_format);
   auto tick = [&] {
     notifier.watchdog();
+    {
+      std::lock_guard lock(history_mu);
+      history.record(unix_ms_now() / 1000, start.events + metrics.events_inserted.load());
+    }
     live.draw(progress_line(snapshot()));
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress >= config.progress_interval) {

@@ -48,4 +48,13 @@ std::string progress_line(const ProgressSnapshot& s) {
   return line;
 }
 
+void ProgressHistory::record(std::int64_t unix_s, std::int64_t events) {
+  if (!samples_.empty() && samples_.back().unix_s >= unix_s) {
+    samples_.back().events = events;
+    return;
+  }
+  samples_.push_back({unix_s, events});
+  while (samples_.size() > capacity_) samples_.pop_front();
+}
+
 }  // namespace ingestd

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -28,5 +29,22 @@ std::optional<std::chrono::seconds> eta(const ProgressSnapshot& s);
 // 2m17s"
 std::string progress_line(const ProgressSnapshot& s);
 std::string format_duration(std::chrono::seconds d);
+
+// Events stored over the run, one sample per second (the last of each second), the most recent
+// `capacity` seconds kept: what the dashboard draws as events per second. Not thread-safe.
+class ProgressHistory {
+ public:
+  struct Sample {
+    std::int64_t unix_s;
+    std::int64_t events;
+  };
+  explicit ProgressHistory(std::size_t capacity = 3600) : capacity_(capacity) {}
+  void record(std::int64_t unix_s, std::int64_t events);
+  const std::deque<Sample>& samples() const { return samples_; }
+
+ private:
+  std::size_t capacity_;
+  std::deque<Sample> samples_;
+};
 
 }  // namespace ingestd

@@ -198,10 +198,11 @@ struct ApiServer::Impl {
     server.Get("/v1/event_counts", [this](const httplib::Request& req, httplib::Response& res) {
       with_store(res, [&](Store& store) { return global_event_counts(store, req.params); });
     });
-    server.Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+    server.Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
       with_store(res, [&](Store& store) {
         nlohmann::ordered_json status = status_json(read_status(store, config.stream));
-        status["live"] = live ? live() : nlohmann::ordered_json(nullptr);
+        status["live"] =
+            live ? live(req.get_param_value("history") == "1") : nlohmann::ordered_json(nullptr);
         return status;
       });
     });

@@ -18,8 +18,9 @@ namespace ingestd {
 // `metrics`.
 class ApiServer {
  public:
-  // Adds live figures to /v1/status (the running ingestion's, when there is one).
-  using LiveStatus = std::function<nlohmann::ordered_json()>;
+  // Adds live figures to /v1/status (the running ingestion's, when there is one), with the
+  // per-second history of stored events when asked (?history=1).
+  using LiveStatus = std::function<nlohmann::ordered_json(bool with_history)>;
 
   ApiServer(const Config& config, Metrics& metrics, std::stop_token stop, LiveStatus live = {});
   ~ApiServer();

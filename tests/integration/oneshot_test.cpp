@@ -2,10 +2,14 @@
 // directory only root can enter, below a path with a space and non-ASCII characters, and as an
 // ordinary user in a home of their own. Each run builds, ingests, submits; a rerun does nothing.
 #include <doctest/doctest.h>
+#include <httplib.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <thread>
 
 #include "support.hpp"
 
@@ -34,6 +38,7 @@ void demo_twice(const fs::path& clone, const std::vector<std::string>& prefix) {
   CHECK(r.output.find("attempt 1: accepted (received 200000, missing 0, duplicates 0)") !=
         std::string::npos);
   CHECK(r.output.find("embedded PostgreSQL in ") != std::string::npos);
+  CHECK(r.output.find("run-ingestion: dashboard: http://127.0.0.1:") != std::string::npos);
   r = run(argv, kDemoEnv, 300s, clone);
   expect_exit(r, 0);
   CHECK(r.output.find("ingestion already complete") != std::string::npos);
@@ -108,4 +113,50 @@ TEST_CASE("run-ingestion.sh as an ordinary user in a home of their own") {
   expect_exit(run({"/bin/chown", "-R", user + ":", home.string()}, {}), 0);
   demo_twice(clone, {"/usr/sbin/runuser", "-u", user, "--"});
   CHECK_FALSE(fs::exists(clone / ".state" / "pg" / "location"));
+}
+
+TEST_CASE("run-ingestion.sh --serve keeps serving the dashboard after ingestion until Ctrl-C") {
+  TempDir dir;
+  const fs::path clone = dir.path() / "ingestd";
+  clone_to(clone);
+  Process demo(Process::Options{{(clone / "run-ingestion.sh").string(), "--serve"},
+                                kDemoEnv,
+                                clone,
+                                dir.path() / "demo.log",
+                                false,
+                                true});
+  const std::string marker = "serving the dashboard and read API on http://127.0.0.1:";
+  int port = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 900s;
+  while (port == 0 && std::chrono::steady_clock::now() < deadline && demo.running()) {
+    const std::string log = demo.log();
+    if (const auto at = log.find(marker); at != std::string::npos) {
+      port = std::stoi(log.substr(at + marker.size()));
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  REQUIRE_MESSAGE(port > 0, demo.log());
+  CHECK(demo.log().find("run-ingestion: dashboard: http://127.0.0.1:" + std::to_string(port)) !=
+        std::string::npos);
+  httplib::Client client("127.0.0.1", port);
+  std::optional<httplib::Result> page;
+  for (int i = 0; i < 100; ++i) {  // the server may still be binding
+    if (auto res = client.Get("/"); res && res->status == 200) {
+      page.emplace(std::move(res));
+      break;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(page.has_value());
+  CHECK((*page)->body.find("<title>ingestd</title>") != std::string::npos);
+  auto status = client.Get("/v1/status");
+  REQUIRE(status);
+  CHECK(status->body.find("\"stored_events\":200000") != std::string::npos);
+  // Ctrl-C: the terminal signals the whole group.
+  demo.signal_group(SIGINT);
+  const auto code = demo.wait_for(60s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK_FALSE(client.Get("/"));
+  remove_relocated_cluster(clone);
 }

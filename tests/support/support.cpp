@@ -135,6 +135,7 @@ Process::Process(Options options) : options_(std::move(options)) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (options_.own_group) ::setpgid(0, 0);
     ::dup2(options_.pipe_stdout ? pipe_fds[1] : log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
     const int devnull = ::open("/dev/null", O_RDONLY);
@@ -161,6 +162,10 @@ Process::~Process() {
 
 void Process::signal(int sig) const {
   if (!status_) ::kill(pid_, sig);
+}
+
+void Process::signal_group(int sig) const {
+  if (!status_) ::kill(-pid_, sig);
 }
 
 std::optional<int> Process::wait_for(std::chrono::milliseconds timeout) {

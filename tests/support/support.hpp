@@ -43,6 +43,8 @@ class Process {
     std::filesystem::path log;
     // Keep stdout on a pipe (read with read_line) instead of the log file.
     bool pipe_stdout = false;
+    // Start a process group of its own, so signal_group reaches its children as Ctrl-C would.
+    bool own_group = false;
   };
 
   explicit Process(Options options);
@@ -52,6 +54,7 @@ class Process {
 
   pid_t pid() const { return pid_; }
   void signal(int sig) const;
+  void signal_group(int sig) const;
   // Exit code, or 128 + signal number; nullopt when still running at the deadline.
   std::optional<int> wait_for(std::chrono::milliseconds timeout);
   bool running();
