@@ -136,9 +136,17 @@ void put_series(nlohmann::ordered_json& out, const BucketSeries& series) {
   out["buckets"] = std::move(buckets);
 }
 
-void put_empty(nlohmann::ordered_json& out) {
-  out["total"] = 0;
-  out["buckets"] = nlohmann::ordered_json::array();
+// Resolves the range and writes its ends; with no range, also the empty answer.
+std::optional<std::pair<std::int64_t, std::int64_t>> put_range(
+    nlohmann::ordered_json& out, const CountsQuery& q, const std::optional<EventSpan>& span) {
+  const auto range = resolve_range(q, span);
+  out["starting_at"] = optional_instant(range ? std::optional(range->first) : q.from_us);
+  out["ending_before"] = optional_instant(range ? std::optional(range->second) : q.to_us);
+  if (!range) {
+    out["total"] = 0;
+    out["buckets"] = nlohmann::ordered_json::array();
+  }
+  return range;
 }
 
 }  // namespace
@@ -152,15 +160,8 @@ nlohmann::ordered_json user_event_counts(Store& store, const std::string& raw_us
   std::optional<BucketSeries> series;
   if (q.from_us && q.to_us) series.emplace(*q.from_us, *q.to_us, q);
   const Store::UserBuckets found = store.user_buckets(user_id, q.from_us, q.to_us, q.bucket_s);
-  const auto range = resolve_range(q, found.span);
-  if (!range) {
-    out["starting_at"] = optional_instant(q.from_us);
-    out["ending_before"] = optional_instant(q.to_us);
-    put_empty(out);
-    return out;
-  }
-  out["starting_at"] = format_iso8601_ms(range->first);
-  out["ending_before"] = format_iso8601_ms(range->second);
+  const auto range = put_range(out, q, found.span);
+  if (!range) return out;
   if (!series) series.emplace(range->first, range->second, q);
   for (const BucketCount& b : found.buckets) series->add(b.start_us, b.count);
   put_series(out, *series);
@@ -170,18 +171,11 @@ nlohmann::ordered_json user_event_counts(Store& store, const std::string& raw_us
 nlohmann::ordered_json global_event_counts(Store& store, const QueryParams& params) {
   const CountsQuery q = parse_counts_query(params, true);
   const auto span = q.from_us && q.to_us ? std::nullopt : store.global_span(q.type);
-  const auto range = resolve_range(q, span);
   nlohmann::ordered_json out = {
       {"bucket", q.bucket_name},
       {"type", q.type ? nlohmann::ordered_json(*q.type) : nlohmann::ordered_json(nullptr)}};
-  if (!range) {
-    out["starting_at"] = optional_instant(q.from_us);
-    out["ending_before"] = optional_instant(q.to_us);
-    put_empty(out);
-    return out;
-  }
-  out["starting_at"] = format_iso8601_ms(range->first);
-  out["ending_before"] = format_iso8601_ms(range->second);
+  const auto range = put_range(out, q, span);
+  if (!range) return out;
   BucketSeries series(range->first, range->second, q);
   for (const CountPiece& piece : plan_counts(range->first, range->second, q.bucket_s)) {
     if (piece.source == CountPiece::Source::rows) {

@@ -21,25 +21,7 @@ namespace {
 
 constexpr std::int64_t kUs = 1'000'000;
 
-struct Event {
-  std::string id, user, type;
-  std::int64_t us = 0;
-};
-
-std::vector<Event> dataset(const Sim& sim) {
-  std::vector<Event> out;
-  std::istringstream in(sim.get("/internal/expected"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::istringstream fields(line);
-    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
-    if (f.size() == 6 && f[2] == "store") {
-      out.push_back({f[0], f[4] == "-" ? "" : f[4], f[5] == "-" ? "" : f[5], std::stoll(f[1])});
-    }
-  }
-  return out;
-}
+using Event = DatasetEvent;
 
 std::string uuid(std::uint64_t n) {
   char buf[40];
@@ -57,14 +39,7 @@ json to_json(const Event& e, int form) {
   if (form % 2 == 0 && e.us % 1000 == 0) {
     j["timestamp"] = e.us / 1000;  // epoch milliseconds
   } else {
-    const std::time_t s = static_cast<std::time_t>(e.us / kUs);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  static_cast<long long>(e.us % kUs));
-    j["timestamp"] = buf;
+    j["timestamp"] = iso8601_us(e.us);
   }
   return j;
 }
@@ -90,7 +65,7 @@ TEST_CASE(
     "push: 8 clients, 40 overlapping batches of 1,000, while ingestd run pulls the same database") {
   Sim sim(sim_args(8080, 30'000, {"--unlimited", "--latency-ms-per-event", "0.1"}));
   TestDatabase db;
-  const std::vector<Event> pulled = dataset(sim);
+  const std::vector<Event> pulled = stored_dataset(sim);
   const std::string key = "push-key";
   expect_exit(run(ingestd({"migrate"}), serve_env(db, key)), 0);
   Serve serve(serve_env(db, key));

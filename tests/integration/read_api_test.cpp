@@ -23,39 +23,7 @@ namespace {
 
 constexpr std::int64_t kUsPerSecond = 1'000'000;
 
-struct StoredEvent {
-  std::string user;  // "" when the event has none
-  std::string type;  // "" when the event has none
-  std::int64_t us = 0;
-};
-
-// The events a correct client stores, straight from the simulator's dataset.
-std::vector<StoredEvent> dataset(const Sim& sim) {
-  std::vector<StoredEvent> out;
-  std::istringstream in(sim.get("/internal/expected"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::istringstream fields(line);
-    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
-    REQUIRE(f.size() == 6);
-    if (f[2] != "store") continue;
-    out.push_back({f[4] == "-" ? "" : f[4], f[5] == "-" ? "" : f[5], std::stoll(f[1])});
-  }
-  return out;
-}
-
-// ISO-8601 with microseconds, written here independently of ingestd.
-std::string iso_us(std::int64_t us) {
-  const std::time_t s = static_cast<std::time_t>(us / kUsPerSecond);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % kUsPerSecond));
-  return buf;
-}
+using StoredEvent = DatasetEvent;
 
 // "2026-01-27T19:00:00.000Z" -> epoch microseconds.
 std::int64_t parse_iso_ms(const std::string& text) {
@@ -131,7 +99,7 @@ struct IngestedDatabase {
                    {"--unlimited", "--latency-ms-per-event", "0.05", "--fault-repeat", "0.3",
                     "--fault-malformed", "0.01", "--fault-exotic", "0.01"})};
   TestDatabase db;
-  std::vector<StoredEvent> events = dataset(sim);
+  std::vector<StoredEvent> events = stored_dataset(sim);
 
   IngestedDatabase() {
     const auto env = paged_env(sim, db);
@@ -180,7 +148,7 @@ TEST_CASE("read API: random users, buckets and ranges equal a recount of the sim
     if (to <= from) to = from + 1;
     const std::string user = users[rng() % users.size()];
     const std::string range =
-        "&starting_at=" + encode(iso_us(from)) + "&ending_before=" + encode(iso_us(to));
+        "&starting_at=" + encode(iso8601_us(from)) + "&ending_before=" + encode(iso8601_us(to));
     CAPTURE(round);
     CAPTURE(range);
     const Answer per_user =
@@ -209,16 +177,17 @@ TEST_CASE(
     ++checked;
     for (const auto& [from, to] :
          {std::pair{e.us, e.us + 1}, std::pair{e.us - 3600 * kUsPerSecond, e.us}}) {
-      const std::string q =
-          "bucket=1m&starting_at=" + encode(iso_us(from)) + "&ending_before=" + encode(iso_us(to));
+      const std::string q = "bucket=1m&starting_at=" + encode(iso8601_us(from)) +
+                            "&ending_before=" + encode(iso8601_us(to));
       const Answer user = get(serve.port(), "/v1/users/" + e.user + "/event_counts?" + q);
       check_series(user.body, recount(data.events, from, to, 60, e.user, ""), 60);
       const Answer global = get(serve.port(), "/v1/event_counts?" + q);
       check_series(global.body, recount(data.events, from, to, 60, "", ""), 60);
     }
     const Answer at =
-        get(serve.port(), "/v1/users/" + e.user + "/event_counts?bucket=1h&starting_at=" +
-                              encode(iso_us(e.us)) + "&ending_before=" + encode(iso_us(e.us + 1)));
+        get(serve.port(), "/v1/users/" + e.user +
+                              "/event_counts?bucket=1h&starting_at=" + encode(iso8601_us(e.us)) +
+                              "&ending_before=" + encode(iso8601_us(e.us + 1)));
     CHECK(at.body["total"].get<std::int64_t>() >= 1);
   }
   CHECK(checked == 10);
@@ -392,8 +361,8 @@ TEST_CASE("migration 003 backfills the rollup of an existing database exactly") 
   const auto first = parse_iso_ms(all.body["starting_at"]);
   const auto end = parse_iso_ms(all.body["ending_before"]);
   check_series(all.body, recount(data.events, first, end, 86400, "", ""), 86400);
-  const Answer clicks = get(
-      serve.port(), "/v1/event_counts?bucket=15m&type=click&starting_at=" + encode(iso_us(first)) +
-                        "&ending_before=" + encode(iso_us(end)));
+  const Answer clicks = get(serve.port(), "/v1/event_counts?bucket=15m&type=click&starting_at=" +
+                                              encode(iso8601_us(first)) +
+                                              "&ending_before=" + encode(iso8601_us(end)));
   check_series(clicks.body, recount(data.events, first, end, 900, "", "click"), 900);
 }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -336,6 +337,32 @@ std::vector<std::string> Sim::expected_ids() const {
   }
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+std::string iso8601_us(std::int64_t epoch_us) {
+  const std::time_t s = static_cast<std::time_t>(epoch_us / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(epoch_us % 1'000'000));
+  return buf;
+}
+
+std::vector<DatasetEvent> stored_dataset(const Sim& sim) {
+  std::vector<DatasetEvent> out;
+  std::istringstream in(sim.get("/internal/expected"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string x; std::getline(fields, x, '\t');) f.push_back(x);
+    if (f.size() != 6) throw std::runtime_error("/internal/expected: unexpected line " + line);
+    if (f[2] != "store") continue;
+    out.push_back({f[0], f[4] == "-" ? "" : f[4], f[5] == "-" ? "" : f[5], std::stoll(f[1])});
+  }
+  return out;
 }
 
 TestDatabase::TestDatabase() {

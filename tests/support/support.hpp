@@ -115,6 +115,19 @@ class Sim {
   int port_ = 0;
 };
 
+// An event a correct client stores, as /internal/expected describes it.
+struct DatasetEvent {
+  std::string id;
+  std::string user;  // "" when the event has none
+  std::string type;  // "" when the event has none
+  std::int64_t us = 0;
+};
+// "2026-01-27T19:00:00.123456Z": written here independently of ingestd.
+std::string iso8601_us(std::int64_t epoch_us);
+
+// The events of the simulator's dataset a correct client stores, in the server's order.
+std::vector<DatasetEvent> stored_dataset(const Sim& sim);
+
 // A fresh database on the PostgreSQL named by TEST_DATABASE_URL, dropped on destruction.
 class TestDatabase {
  public:

@@ -48,3 +48,17 @@ TEST_CASE("progress line carries every figure an operator asks for") {
   CHECK(ingestd::format_duration(137s) == "2m17s");
   CHECK(ingestd::format_duration(9s) == "9s");
 }
+
+TEST_CASE("progress history: one sample per second, the last of each, bounded") {
+  ingestd::ProgressHistory history(3);
+  history.record(100, 10);
+  history.record(100, 15);  // same second: replaced
+  history.record(101, 30);
+  history.record(103, 70);
+  history.record(104, 90);  // capacity 3: the oldest goes
+  REQUIRE(history.samples().size() == 3);
+  CHECK(history.samples().front().unix_s == 101);
+  CHECK(history.samples().front().events == 30);
+  CHECK(history.samples().back().unix_s == 104);
+  CHECK(history.samples().back().events == 90);
+}
