@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Push load for scripts/bench.sh: POSTs BATCHES bodies of 1,000 new events each to
 /v1/events with CONCURRENCY clients; prints "<events/s> <accepted> <non-200 answers> <seconds>".
+SPREAD is "recent" (each batch holds five minutes of events, as devices pushing what just
+happened send them, batches in time order) or "month" (every event at a random instant of a
+month: the worst case for the rollups, each batch touching thousands of buckets).
 Bodies are generated before the clock starts, so the figure is the server's, not Python's."""
 import http.client
 import json
@@ -11,12 +14,13 @@ import time
 import uuid
 
 port, key, batches, concurrency = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+spread = sys.argv[5]
 rng = random.Random(7)
 users = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3000)]
 types = ["click", "page_view", "purchase", "signup", "scroll", "error", "api_call", "form_submit"]
 start_ms = 1766880000000
 bodies = []
-for _ in range(batches):
+for b in range(batches):
     events = []
     for _ in range(1000):
         events.append({
@@ -25,7 +29,8 @@ for _ in range(batches):
             "type": rng.choice(types),
             "name": "event_push",
             "properties": {"page": "/home"},
-            "timestamp": start_ms + rng.randrange(30 * 86400 * 1000),
+            "timestamp": start_ms + (b * 300_000 + rng.randrange(300_000) if spread == "recent"
+                                     else rng.randrange(30 * 86400 * 1000)),
         })
     bodies.append(json.dumps(events, separators=(",", ":")).encode())
 

@@ -140,7 +140,8 @@ class Store {
   // First and last instant of all events, optionally of one type.
   std::optional<EventSpan> global_span(const std::optional<std::string>& type);
   // The user's events in [from_us, to_us) (either end open when nullopt) per bucket of
-  // `bucket_s` seconds, buckets without events left out, and the first and last of them.
+  // `bucket_s` seconds, buckets without events left out, and, when an end is open, the first
+  // and last of them.
   struct UserBuckets {
     std::vector<BucketCount> buckets;
     std::optional<EventSpan> span;

@@ -59,21 +59,32 @@ const Statement kUserSummary{
                         epoch_us("max(occurred_at)") +
                         " FROM events WHERE user_id = $1 GROUP BY 1 ORDER BY 1"};
 
+// Bucket starts are whole seconds, so float8 seconds are exact here and cheaper than numeric.
+std::string bucket_start_us(std::string_view instant) {
+  return "date_part('epoch', " + std::string(instant) + ")::bigint * 1000000";
+}
+
 const Statement kUserBuckets{
     "user_buckets",
     "SELECT " +
-        epoch_us("date_bin(make_interval(secs => $4::int), occurred_at, timestamptz 'epoch')") +
-        ", count(*), " + epoch_us("min(occurred_at)") + ", " + epoch_us("max(occurred_at)") +
-        " FROM events WHERE user_id = $1 AND occurred_at >= coalesce($2::timestamptz, "
-        "'-infinity') AND occurred_at < coalesce($3::timestamptz, 'infinity') GROUP BY 1 ORDER "
-        "BY 1"};
+        bucket_start_us(
+            "date_bin(make_interval(secs => $4::int), occurred_at, timestamptz 'epoch')") +
+        ", count(*) FROM events WHERE user_id = $1 AND occurred_at >= coalesce($2::timestamptz, "
+        "'-infinity') AND occurred_at < coalesce($3::timestamptz, 'infinity') GROUP BY 1 ORDER BY "
+        "1"};
+
+// Two probes of the index's ends.
+const Statement kUserSpan{"user_span", "SELECT " + epoch_us("min(occurred_at)") + ", " +
+                                           epoch_us("max(occurred_at)") +
+                                           " FROM events WHERE user_id = $1 AND occurred_at >= "
+                                           "coalesce($2::timestamptz, '-infinity') AND "
+                                           "occurred_at < coalesce($3::timestamptz, 'infinity')"};
 
 const Statement kSpan{"span", "SELECT " + epoch_us("min(occurred_at)") + ", " +
                                   epoch_us("max(occurred_at)") + " FROM events"};
 const Statement kTypedSpan{"typed_span", kSpan.sql + " WHERE type = $1"};
 
-// Bucket starts are whole seconds, so float8 seconds are exact here and cheaper than numeric.
-const std::string kBucketStartUs = "date_part('epoch', bucket_start)::bigint * 1000000";
+const std::string kBucketStartUs = bucket_start_us("bucket_start");
 
 const Statement kRollupAll{
     "rollup_all", "SELECT " + kBucketStartUs +
@@ -143,13 +154,15 @@ Store::UserBuckets Store::user_buckets(const std::string& user_id,
                                        std::optional<std::int64_t> to_us, std::int64_t bucket_s) {
   const auto from = instant_text(from_us), to = instant_text(to_us);
   const std::string step = std::to_string(bucket_s);
-  const PgResult res =
-      run(*s_, kUserBuckets, {user_id.c_str(), param(from), param(to), step.c_str()},
-          "counting a user's events");
   UserBuckets out;
-  out.buckets = bucket_rows(res.get());
-  if (const int n = PQntuples(res.get()); n > 0) {
-    out.span = EventSpan{int_at(res.get(), 0, 2), int_at(res.get(), n - 1, 3)};
+  out.buckets =
+      bucket_rows(run(*s_, kUserBuckets, {user_id.c_str(), param(from), param(to), step.c_str()},
+                      "counting a user's events")
+                      .get());
+  // The span matters only where the caller left an end open.
+  if (!out.buckets.empty() && (!from_us || !to_us)) {
+    out.span = span_row(
+        run(*s_, kUserSpan, {user_id.c_str(), param(from), param(to)}, "reading a user").get());
   }
   return out;
 }

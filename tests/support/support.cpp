@@ -270,7 +270,12 @@ Serve::Serve(std::map<std::string, std::string> env, std::vector<std::string> ar
 
 Serve::~Serve() {
   process_->signal(SIGTERM);
-  process_->wait_for(10s);
+  // A clean stop is exit 0; anything else (a sanitizer's exit code among them) fails the test.
+  const auto code = process_->wait_for(10s);
+  CHECK_MESSAGE(code == std::optional<int>(0), "ingestd serve ended with "
+                                                   << (code ? std::to_string(*code) : "no exit")
+                                                   << "; log:\n"
+                                                   << process_->log());
 }
 
 Sim::~Sim() {
