@@ -3,8 +3,8 @@
 -- included so the per-user summary needs no heap access either.
 CREATE INDEX events_user_time ON events (user_id, occurred_at) INCLUDE (type);
 -- Exact edges of a global range: the part of a range that does not cover a whole minute is
--- counted from the rows.
-CREATE INDEX events_time ON events (occurred_at);
+-- counted from the rows. Descending, as the upstream pages arrive: splits then fill pages.
+CREATE INDEX events_time ON events (occurred_at DESC);
 
 -- Global counts per event type and time bucket, one row per (bucket size, bucket, type), for
 -- the bucket sizes the read API offers. Changed only in the transaction that inserts the rows
