@@ -193,7 +193,7 @@ TEST_CASE(
   CHECK(checked == 10);
 }
 
-TEST_CASE("read API: defaults span the user's events; the summary matches the dataset") {
+TEST_CASE("read API: defaults span the user's events, and the summary matches the dataset") {
   auto& data = ingested();
   Serve serve(data.env());
   std::map<std::string, std::vector<const StoredEvent*>> by_user;

@@ -153,7 +153,7 @@ TEST_CASE("backpressure: a sink that does not commit holds the source within the
   CHECK(result.committed >= source.handed_out() - 1);
 }
 
-TEST_CASE("a stop request ends fetching; every page already fetched is still committed") {
+TEST_CASE("a stop request ends fetching, and every page already fetched is still committed") {
   FakeSource source(0);
   MemorySink sink;
   Metrics metrics;
