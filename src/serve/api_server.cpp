@@ -75,12 +75,9 @@ struct ApiServer::Impl {
   }
 
   // Runs a handler with a pooled connection; the failures every route shares become answers.
-  // `prepare` runs first, without a connection.
-  template <typename F, typename P = void (*)()>
-  void with_store(
-      httplib::Response& res, F&& f, P&& prepare = [] {}) {
+  template <typename F>
+  void with_store(httplib::Response& res, F&& f) {
     try {
-      prepare();
       StorePool::Lease store = pool.acquire(kPoolWait);
       try {
         send_json(res, 200, f(*store));
@@ -141,43 +138,40 @@ struct ApiServer::Impl {
     }
     const auto started = std::chrono::steady_clock::now();
     DecodedBatch batch;
-    const auto decode = [&] {
-      const auto format = req.get_header_value("Content-Type").starts_with("application/x-ndjson")
-                              ? PushSource::Format::ndjson
-                              : PushSource::Format::json_array;
-      try {
-        PushSource source(req.body, format);
-        batch = decode_batch(std::move(*source.next({})));
-      } catch (const PushBodyError& e) {
-        throw BadRequest("body", std::string("body: ") + e.what());
-      } catch (const PageError& e) {
-        throw BadRequest("body", std::string("body: ") + e.what());
+    try {
+      PushSource source(req.body,
+                        req.get_header_value("Content-Type").starts_with("application/x-ndjson")
+                            ? PushSource::Format::ndjson
+                            : PushSource::Format::json_array);
+      batch = decode_batch(std::move(*source.next({})));
+    } catch (const PushBodyError& e) {
+      send_error(res, 400, "bad_request", std::string("body: ") + e.what());
+      return;
+    } catch (const PageError& e) {
+      send_error(res, 400, "bad_request", std::string("body: ") + e.what());
+      return;
+    }
+    with_store(res, [&](Store& store) {
+      PushSink sink(store);
+      const CommitResult r = sink.commit(batch, {});
+      const auto duplicates = static_cast<std::int64_t>(batch.page.row_count) - r.inserted;
+      metrics.push_requests++;
+      metrics.push_accepted += r.inserted;
+      metrics.push_duplicates += duplicates;
+      metrics.push_quarantined += static_cast<std::int64_t>(batch.page.quarantined.size());
+      nlohmann::ordered_json quarantined = nlohmann::ordered_json::array();
+      for (const QuarantinedEvent& q : batch.page.quarantined) {
+        quarantined.push_back(
+            {{"index", q.index},
+             {"id", q.id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(q.id)},
+             {"reason", q.reason}});
       }
-    };
-    with_store(
-        res,
-        [&](Store& store) {
-          PushSink sink(store);
-          const CommitResult r = sink.commit(batch, {});
-          const auto duplicates = static_cast<std::int64_t>(batch.page.row_count) - r.inserted;
-          metrics.push_requests++;
-          metrics.push_accepted += r.inserted;
-          metrics.push_duplicates += duplicates;
-          metrics.push_quarantined += static_cast<std::int64_t>(batch.page.quarantined.size());
-          nlohmann::ordered_json quarantined = nlohmann::ordered_json::array();
-          for (const QuarantinedEvent& q : batch.page.quarantined) {
-            quarantined.push_back({{"index", q.index},
-                                   {"id", q.id.empty() ? nlohmann::ordered_json(nullptr)
-                                                       : nlohmann::ordered_json(q.id)},
-                                   {"reason", q.reason}});
-          }
-          metrics.push_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
-              std::chrono::steady_clock::now() - started));
-          return nlohmann::ordered_json{{"accepted", r.inserted},
-                                        {"duplicates", duplicates},
-                                        {"quarantined", std::move(quarantined)}};
-        },
-        decode);
+      metrics.push_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started));
+      return nlohmann::ordered_json{{"accepted", r.inserted},
+                                    {"duplicates", duplicates},
+                                    {"quarantined", std::move(quarantined)}};
+    });
   }
 
   void routes() {

@@ -50,6 +50,17 @@ inline std::string_view result_sqlstate(const PGresult* res) {
   return state ? std::string_view(state) : std::string_view();
 }
 
+// A finished statement's result, or the DatabaseError it failed with: the one check of a
+// command's or query's outcome.
+inline PgResult checked(PGconn* conn, PGresult* raw, std::string_view context) {
+  PgResult res(raw);
+  const auto status = PQresultStatus(raw);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    throw database_error(conn, context, pg_error(conn, raw), result_sqlstate(raw));
+  }
+  return res;
+}
+
 // An instant as ISO-8601 UTC with milliseconds, e.g. 2026-01-27T19:19:13.629Z.
 inline std::string iso8601(std::string_view column) {
   return "to_char(" + std::string(column) +

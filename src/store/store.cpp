@@ -169,11 +169,7 @@ std::unique_ptr<Store> Store::connect(const std::string& database_url,
 
 void Store::exec(const char* sql, const char* context) {
   PGconn* conn = s_->native();
-  PgResult res(PQexec(conn, sql));
-  auto st = PQresultStatus(res.get());
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    throw database_error(conn, context, pg_error(conn, res.get()), result_sqlstate(res.get()));
-  }
+  checked(conn, PQexec(conn, sql), context);
 }
 
 std::int64_t Store::copy_into(const char* copy_sql, const std::string& rows, const char* context) {
@@ -351,14 +347,13 @@ std::int64_t Store::insert_quarantine(const std::string& stream, const std::stri
   for (const QuarantinedEvent& q : page.quarantined) {
     const char* params[] = {stream.c_str(), q.raw.c_str(), q.reason.c_str(),
                             page_cursor.empty() ? nullptr : page_cursor.c_str()};
-    PgResult res(PQexecParams(conn,
-                              "INSERT INTO quarantine (stream, raw, reason, page_cursor) VALUES "
-                              "($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                              4, nullptr, params, nullptr, nullptr, 0));
-    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
-      throw database_error(conn, "quarantine insert", pg_error(conn, res.get()),
-                           result_sqlstate(res.get()));
-    }
+    const PgResult res = checked(conn,
+                                 PQexecParams(conn,
+                                              "INSERT INTO quarantine (stream, raw, reason, "
+                                              "page_cursor) VALUES ($1, $2, $3, $4) ON CONFLICT "
+                                              "DO NOTHING",
+                                              4, nullptr, params, nullptr, nullptr, 0),
+                                 "quarantine insert");
     inserted += std::strtoll(PQcmdTuples(res.get()), nullptr, 10);
   }
   return inserted;
@@ -371,8 +366,8 @@ void Store::lock_event_writers() {
        "event writer lock");
 }
 
-Store::EventsInserted Store::insert_events(const DecodedPage& page) {
-  EventsInserted out;
+CommitResult Store::insert_events(const DecodedPage& page) {
+  CommitResult out;
   if (page.row_count == 0) return out;
   exec("SAVEPOINT page_copy", "savepoint");
   const std::string fast = "COPY events (" + event_column_list() + ") FROM STDIN";
@@ -402,11 +397,7 @@ Store::EventsInserted Store::insert_events(const DecodedPage& page) {
       "occurred_at), minutes AS (SELECT coalesce(type, '') AS type, (floor(extract(epoch FROM "
       "occurred_at) / 60) * 60)::bigint AS minute_s, count(*) AS n FROM inserted GROUP BY 1, 2), " +
       rollup_upsert_ctes() + " SELECT count(*) FROM inserted";
-  PgResult res(PQexec(s_->native(), insert.c_str()));
-  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
-    throw database_error(s_->native(), "staged insert", pg_error(s_->native(), res.get()),
-                         result_sqlstate(res.get()));
-  }
+  const PgResult res = checked(s_->native(), PQexec(s_->native(), insert.c_str()), "staged insert");
   out.inserted = std::strtoll(PQgetvalue(res.get(), 0, 0), nullptr, 10);
   exec("TRUNCATE events_staging", "staging cleanup");
   return out;
@@ -438,11 +429,9 @@ void Store::add_to_rollup(const std::vector<MinuteCount>& minutes) {
       "minute_s, n)), " +
       rollup_upsert_ctes() + " SELECT 1";
   const char* params[] = {types.c_str(), starts.c_str(), counts.c_str()};
-  PgResult res(PQexecParams(s_->native(), sql.c_str(), 3, nullptr, params, nullptr, nullptr, 0));
-  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
-    throw database_error(s_->native(), "rollup update", pg_error(s_->native(), res.get()),
-                         result_sqlstate(res.get()));
-  }
+  checked(s_->native(),
+          PQexecParams(s_->native(), sql.c_str(), 3, nullptr, params, nullptr, nullptr, 0),
+          "rollup update");
 }
 
 CommitResult Store::commit_page(const std::string& stream, const PageCommit& commit,
@@ -463,7 +452,6 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
                                      const DecodedPage& page) {
   const std::string context = "committing page " + std::to_string(commit.page_number);
   return guarded(context.c_str(), [&] {
-    CommitResult result;
     soci::transaction tr(s_->sql);
     lock_event_writers();
     long long pages = 0;
@@ -472,7 +460,7 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
     if (pages >= commit.page_number) {
       // The previous attempt committed but its acknowledgement was lost with the connection.
       tr.rollback();
-      return result;
+      return CommitResult{};
     }
     if (pages != commit.page_number - 1) {
       throw FatalError("database: checkpoint of stream " + stream + " is at page " +
@@ -480,9 +468,7 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
                        std::to_string(commit.page_number - 1) +
                        "; another process is writing this stream");
     }
-    const EventsInserted events = insert_events(page);
-    result.inserted = events.inserted;
-    result.used_fallback = events.used_fallback;
+    CommitResult result = insert_events(page);
     result.quarantined = insert_quarantine(stream, commit.page_cursor, page);
 
     std::string cursor = commit.next_cursor.value_or("");
@@ -505,12 +491,9 @@ CommitResult Store::commit_page_once(const std::string& stream, const PageCommit
 
 CommitResult Store::commit_push(const DecodedPage& page) {
   return guarded("storing pushed events", [&] {
-    CommitResult result;
     soci::transaction tr(s_->sql);
     lock_event_writers();
-    const EventsInserted events = insert_events(page);
-    result.inserted = events.inserted;
-    result.used_fallback = events.used_fallback;
+    CommitResult result = insert_events(page);
     result.quarantined = insert_quarantine(std::string(kPushStream), {}, page);
     long long accepted = result.inserted;
     long long duplicates = static_cast<long long>(page.row_count) - result.inserted;

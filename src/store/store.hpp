@@ -197,13 +197,10 @@ class Store {
   std::int64_t copy_into(const char* copy_sql, const std::string& rows, const char* context);
   CommitResult commit_page_once(const std::string& stream, const PageCommit& commit,
                                 const DecodedPage& page);
-  struct EventsInserted {
-    std::int64_t inserted = 0;
-    bool used_fallback = false;
-  };
   void lock_event_writers();
-  // The page's rows and what they add to the rollups, inside the caller's transaction.
-  EventsInserted insert_events(const DecodedPage& page);
+  // The page's rows and what they add to the rollups, inside the caller's transaction; the
+  // result's quarantined count is left to the caller.
+  CommitResult insert_events(const DecodedPage& page);
   void add_to_rollup(const std::vector<MinuteCount>& minutes);
   std::int64_t insert_quarantine(const std::string& stream, const std::string& page_cursor,
                                  const DecodedPage& page);

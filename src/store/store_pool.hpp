@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -22,7 +21,7 @@ class StorePool {
   StorePool(const std::string& database_url, std::size_t size,
             std::chrono::milliseconds connect_timeout, std::stop_token stop) {
     for (std::size_t i = 0; i < size; ++i) {
-      idle_.push_back(Store::connect(database_url, connect_timeout, stop));
+      idle_.push_back({Store::connect(database_url, connect_timeout, stop), false});
     }
   }
 
@@ -49,11 +48,11 @@ class StorePool {
     if (!cv_.wait_for(lock, wait, [&] { return !idle_.empty(); })) {
       throw TemporaryError("database: every connection of the pool is busy");
     }
-    std::unique_ptr<Store> store = std::move(idle_.back());
+    Idle idle = std::move(idle_.back());
     idle_.pop_back();
-    const bool reopen = std::exchange(store_lost_[store.get()], false);
     lock.unlock();
-    if (reopen) {
+    std::unique_ptr<Store> store = std::move(idle.store);
+    if (idle.lost) {
       try {
         store->reconnect(std::chrono::milliseconds(1000), {});
       } catch (...) {
@@ -68,16 +67,18 @@ class StorePool {
   void give_back(std::unique_ptr<Store> store, bool lost) {
     {
       std::lock_guard lock(mu_);
-      if (lost) store_lost_[store.get()] = true;
-      idle_.push_back(std::move(store));
+      idle_.push_back({std::move(store), lost});
     }
     cv_.notify_one();
   }
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Store>> idle_;
-  std::map<const Store*, bool> store_lost_;
+  struct Idle {
+    std::unique_ptr<Store> store;
+    bool lost = false;  // reopen before lending it
+  };
+  std::vector<Idle> idle_;
 };
 
 }  // namespace ingestd

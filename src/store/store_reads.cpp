@@ -109,20 +109,16 @@ PgResult run(Store::Session& session, const Statement& statement,
   PGconn* conn = session.native();
   const std::vector<const char*> values(params);
   if (!session.prepared.contains(statement.name)) {
-    PgResult prepared(PQprepare(conn, statement.name, statement.sql.c_str(),
-                                static_cast<int>(values.size()), nullptr));
-    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
-      throw database_error(conn, context, pg_error(conn, prepared.get()),
-                           result_sqlstate(prepared.get()));
-    }
+    checked(conn,
+            PQprepare(conn, statement.name, statement.sql.c_str(), static_cast<int>(values.size()),
+                      nullptr),
+            context);
     session.prepared.insert(statement.name);
   }
-  PgResult res(PQexecPrepared(conn, statement.name, static_cast<int>(values.size()), values.data(),
-                              nullptr, nullptr, 0));
-  if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
-    throw database_error(conn, context, pg_error(conn, res.get()), result_sqlstate(res.get()));
-  }
-  return res;
+  return checked(conn,
+                 PQexecPrepared(conn, statement.name, static_cast<int>(values.size()),
+                                values.data(), nullptr, nullptr, 0),
+                 context);
 }
 
 }  // namespace

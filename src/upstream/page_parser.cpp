@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/buckets.hpp"
 #include "common/text.hpp"
 #include "common/timestamp.hpp"
 #include "common/uuid.hpp"
@@ -420,7 +421,7 @@ class EventDecoder {
     }
     out.push_back('\n');
     ++page_.row_count;
-    const std::int64_t minute_s = occurred_at_ / 60'000'000 * 60;
+    const std::int64_t minute_s = floor_to(occurred_at_, kMinuteUs) / 1'000'000;
     ++minutes_[{std::string(columns_[kType].present ? columns_[kType].text : std::string_view()),
                 minute_s}];
   }
