@@ -121,8 +121,8 @@ std::unique_ptr<Store> open_store(const Config& config, std::stop_token stop) {
   return Store::connect(config.database_url, config.db_connect_timeout, stop);
 }
 
-void lock_stream(Store& store, const Config& config) {
-  if (!store.try_lock_stream(config.stream)) {
+void lock_stream(Store& store, const Config& config, std::stop_token stop) {
+  if (!store.lock_stream(config.stream, config.stream_lock_wait, stop)) {
     throw TemporaryError(
         "stream " + config.stream +
         " is being ingested by another ingestd on this database; refusing to run twice");
@@ -202,7 +202,7 @@ int command_run(const Config& config, const SignalWatcher& signals) {
   auto store = open_store(config, signals.token());
   const MigrationReport migrated = store->migrate();
   for (const auto& name : migrated.applied) spdlog::info("migrate: applied {}", name);
-  lock_stream(*store, config);
+  lock_stream(*store, config, signals.token());
 
   Metrics metrics;
   std::unique_ptr<MetricsServer> metrics_server;
@@ -299,7 +299,7 @@ int command_submit(const Config& config, const CliState& cli, const SignalWatche
   CurlGlobal curl;
   auto store = open_store(config, signals.token());
   store->require_current_schema();
-  lock_stream(*store, config);
+  lock_stream(*store, config, signals.token());
   print_submit_report(
       submit_ids(config, *store, SubmitOptions{cli.force, cli.dry_run}, signals.token()));
   return kExitOk;

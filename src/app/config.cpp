@@ -43,6 +43,9 @@ const std::vector<ConfigKey>& config_keys() {
        "retries of one failing request before giving up (exit 75)"},
       {"DB_CONNECT_TIMEOUT_S", "SECONDS", "60",
        "how long to keep retrying an unreachable database (exit 4)"},
+      {"STREAM_LOCK_WAIT_S", "SECONDS", "10",
+       "how long to wait for another session's hold on STREAM to end before refusing (exit 75); "
+       "a process killed moments ago holds it until PostgreSQL notices"},
       {"QUEUE_PAGES", "INT", "4", "pages buffered between fetcher, decoder and writer, 1 to 64"},
       {"PROGRESS_INTERVAL_S", "SECONDS", "5", "seconds between progress log lines"},
       {"SERVE_ADDR", "HOST:PORT", "",
@@ -274,6 +277,7 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.http_gzip = r.boolean("HTTP_GZIP");
   c.retry_max_attempts = static_cast<int>(r.integer("RETRY_MAX_ATTEMPTS", 0, 1000));
   c.db_connect_timeout = r.seconds("DB_CONNECT_TIMEOUT_S", 0, 86400);
+  c.stream_lock_wait = r.seconds("STREAM_LOCK_WAIT_S", 0, 3600);
   c.queue_pages = static_cast<int>(r.integer("QUEUE_PAGES", 1, 64));
   c.progress_interval = r.seconds("PROGRESS_INTERVAL_S", 0.1, 3600);
 

@@ -40,6 +40,7 @@ struct Config {
   bool http_gzip = true;
   int retry_max_attempts = 8;
   std::chrono::milliseconds db_connect_timeout{60'000};
+  std::chrono::milliseconds stream_lock_wait{10'000};
   int queue_pages = 4;
   std::chrono::milliseconds progress_interval{5'000};
   std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide

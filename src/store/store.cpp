@@ -137,7 +137,7 @@ void Store::reconnect(std::chrono::milliseconds timeout, std::stop_token stop) {
   }
   const std::vector<std::string> streams = std::exchange(s_->locked_streams, {});
   for (const std::string& stream : streams) {
-    if (!try_lock_stream(stream)) {
+    if (!lock_stream(stream, timeout, stop)) {
       throw TemporaryError("database: stream " + stream +
                            " was taken by another ingestd while reconnecting");
     }
@@ -257,18 +257,32 @@ void Store::require_current_schema() {
   }
 }
 
-bool Store::try_lock_stream(const std::string& stream) {
-  return guarded("stream lock", [&] {
-    int locked = 0;
-    std::string key = "ingestd/" + stream;
-    s_->sql << "SELECT pg_try_advisory_lock(hashtextextended(:k, 0))::int", soci::use(key),
-        soci::into(locked);
-    if (locked == 1 && std::find(s_->locked_streams.begin(), s_->locked_streams.end(), stream) ==
-                           s_->locked_streams.end()) {
-      s_->locked_streams.push_back(stream);
+bool Store::lock_stream(const std::string& stream, std::chrono::milliseconds wait,
+                        std::stop_token stop) {
+  const std::string key = "ingestd/" + stream;
+  const auto try_lock = [&] {
+    return guarded("stream lock", [&] {
+      int locked = 0;
+      s_->sql << "SELECT pg_try_advisory_lock(hashtextextended(:k, 0))::int", soci::use(key),
+          soci::into(locked);
+      return locked == 1;
+    });
+  };
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  bool waiting = false;
+  while (!try_lock()) {
+    if (std::chrono::steady_clock::now() >= deadline || stop.stop_requested()) return false;
+    if (!std::exchange(waiting, true)) {
+      spdlog::info("stream {} is held by another session; waiting up to {} s for it to end", stream,
+                   std::chrono::duration_cast<std::chrono::seconds>(wait).count());
     }
-    return locked == 1;
-  });
+    sleep_for(std::chrono::milliseconds(200), stop);
+  }
+  if (std::find(s_->locked_streams.begin(), s_->locked_streams.end(), stream) ==
+      s_->locked_streams.end()) {
+    s_->locked_streams.push_back(stream);
+  }
+  return true;
 }
 
 Checkpoint Store::load_checkpoint(const std::string& stream) {

@@ -106,12 +106,15 @@ class Store {
   void require_current_schema();
   int schema_version();
 
-  // Session-level advisory lock: a second daemon on the same stream is refused. Taken again
-  // after a reconnect.
-  bool try_lock_stream(const std::string& stream);
+  // Session-level advisory lock: a second daemon on the same stream is refused. Waits up to
+  // `wait` for another session's hold to end, because a process killed moments ago keeps its
+  // lock until PostgreSQL notices the connection is gone (after the statement it was running).
+  // Taken again after a reconnect.
+  bool lock_stream(const std::string& stream, std::chrono::milliseconds wait, std::stop_token stop);
 
-  // Opens the session again, retrying until `timeout`; then takes back the stream locks
-  // (TemporaryError when another process took one meanwhile).
+  // Opens the session again, retrying until `timeout`; then takes back the stream locks, waiting
+  // up to `timeout` for the lost session's hold to end (TemporaryError when another process
+  // holds one).
   void reconnect(std::chrono::milliseconds timeout, std::stop_token stop);
 
   Checkpoint load_checkpoint(const std::string& stream);

@@ -109,6 +109,7 @@ TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
   auto env = ingest_env(sim, db);
   env["PAGE_LIMIT"] = "500";
   env["SUBMIT_ON_FINISH"] = "false";
+  env["STREAM_LOCK_WAIT_S"] = "1";
   TempDir dir;
   Process first({ingestd({"run"}), env, dir.path(), dir.path() / "first.log", false});
   for (int i = 0;
@@ -116,12 +117,34 @@ TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
        ++i) {
     std::this_thread::sleep_for(50ms);
   }
+  const auto started = std::chrono::steady_clock::now();
   const auto second = run(ingestd({"run"}), env);
+  CHECK(std::chrono::steady_clock::now() - started >= 1s);
   CHECK(second.exit_code == 75);
+  CHECK(second.output.find("waiting up to 1 s") != std::string::npos);
   CHECK(second.output.find("is being ingested by another ingestd on this database") !=
         std::string::npos);
   first.signal(SIGTERM);
   CHECK(first.wait_for(30s) == 143);
+}
+
+TEST_CASE("a restart waits for the stream lock of a killed process's session to go") {
+  Sim sim(sim_args(7, 2'000, {}));
+  TestDatabase db;
+  expect_exit(run(ingestd({"migrate"}), {{"DATABASE_URL", db.url()}}), 0);
+  // The session of an ingestd killed during a statement holds the stream until the statement
+  // ends and PostgreSQL finds the client gone.
+  db.abandon_busy("SELECT pg_advisory_lock(hashtextextended('ingestd/events', 0))",
+                  "SELECT pg_sleep(2)");
+  auto env = ingest_env(sim, db);
+  env["SUBMIT_ON_FINISH"] = "false";
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = run(ingestd({"run"}), env);
+  expect_exit(r, 0);
+  CHECK(std::chrono::steady_clock::now() - started >= 1500ms);
+  CHECK(r.output.find("stream events is held by another session; waiting up to 10 s") !=
+        std::string::npos);
+  check_exact_dataset(sim, db);
 }
 
 TEST_CASE("a wrong API key: exit 3 after a handful of requests, and the key is never logged") {

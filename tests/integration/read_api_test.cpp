@@ -328,6 +328,8 @@ TEST_CASE("read API: SERVE_RATE_LIMIT answers 429 with the headers ingestd honou
 TEST_CASE("read API: idle connections do not hold every worker") {
   auto& data = ingested();
   Serve serve(data.env());
+  // Only the idle connections are to be timed, not the first use of pooled database connections.
+  REQUIRE(get(serve.port(), "/v1/status").status == 200);
   std::vector<int> idle;
   for (int i = 0; i < 20; ++i) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -341,7 +343,8 @@ TEST_CASE("read API: idle connections do not hold every worker") {
   }
   const auto started = std::chrono::steady_clock::now();
   CHECK(get(serve.port(), "/v1/status").status == 200);
-  CHECK(std::chrono::steady_clock::now() - started < 1s);
+  // Held workers would show as the 5 s read timeout.
+  CHECK(std::chrono::steady_clock::now() - started < 2s);
   for (const int fd : idle) close(fd);
 }
 

@@ -392,6 +392,14 @@ void TestDatabase::exec(const std::string& sql) const {
   query(conn.get(), sql);
 }
 
+void TestDatabase::abandon_busy(const std::string& setup_sql, const std::string& busy_sql) const {
+  auto conn = connect(url_);
+  query(conn.get(), setup_sql);
+  if (PQsendQuery(conn.get(), busy_sql.c_str()) != 1 || PQflush(conn.get()) != 0) {
+    throw std::runtime_error("test database: " + busy_sql + ": " + PQerrorMessage(conn.get()));
+  }
+}
+
 std::int64_t TestDatabase::scalar(const std::string& sql) const {
   return std::stoll(text(sql));
 }

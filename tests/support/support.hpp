@@ -143,6 +143,10 @@ class TestDatabase {
   std::vector<std::string> column(const std::string& sql) const;
   // COPY FROM STDIN of an in-memory text payload.
   void copy_in(const std::string& copy_sql, const std::string& payload) const;
+  // Runs setup_sql, sends busy_sql and closes the connection without waiting for it: the server
+  // session lives on until busy_sql ends, as a client's does when the client is killed
+  // mid-statement.
+  void abandon_busy(const std::string& setup_sql, const std::string& busy_sql) const;
 
  private:
   std::string name_;
