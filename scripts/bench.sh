@@ -134,21 +134,44 @@ wrk_figure() {
     "http://127.0.0.1:$serve_port" | sed -n 's/^RESULT //p'
 }
 
-say "2b/7 read API on the $stored events: wrk, 20 s per figure"
+# read_figures PREFIX [ENV...]: `ingestd serve` with ENV on the big database; wrk figures of the
+# three routes set fig[PREFIX_{counts,summary,global}_{p50,p99,rps}] and add to $read_errors;
+# fig[PREFIX_hits] is the share of answers sent from the answer cache.
+declare -A fig
+read_figures() {
+  local prefix=$1; shift
+  start_serve "$db_big" METRICS_ADDR=127.0.0.1:0 "$@"
+  # A server that has run a while: every pooled connection has prepared its statements.
+  for route in counts summary global; do wrk_figure warmup "$route" 16 5 >/dev/null; done
+  local route p50 p99 rps err
+  for route in counts summary global; do
+    read -r p50 p99 _ err <<<"$(wrk_figure "$route" "$route" 4)"
+    fig[${prefix}_${route}_p50]=$p50
+    fig[${prefix}_${route}_p99]=$p99
+    read_errors=$((read_errors + err))
+  done
+  for route in counts summary global; do
+    read -r _ _ rps err <<<"$(wrk_figure "$route" "$route" 16)"
+    fig[${prefix}_${route}_rps]=$rps
+    read_errors=$((read_errors + err))
+  done
+  local metrics_port
+  metrics_port=$(sed -n 's|.*Prometheus text on .* (port \([0-9]*\)).*|\1|p' "$work/serve.log")
+  fig[${prefix}_hits]="$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | python3 -c "
+import re, sys
+text = sys.stdin.read()
+hit, miss = (int(re.search(r'ingestd_serve_cache_requests_total\{result=\"%s\"\} (\d+)' % r, text).group(1)) for r in ('hit', 'miss'))
+print(f'{100 * hit / max(1, hit + miss):.0f} %')")"
+  kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+}
+
+say "2b/7 read API on the $stored events: wrk, 20 s per figure, answers kept and computed"
 # Steady state: the load's dirty pages written out, statistics and visibility map current.
 psql -qtA "$db_big" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 psql -qtA "$db_big" -c "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL" >"$work/users.txt"
-start_serve "$db_big"
-# A server that has run a while: every pooled connection has prepared its statements.
-for route in counts summary global; do wrk_figure warmup "$route" 16 5 >/dev/null; done
-read -r counts_p50 counts_p99 _ counts_err4 <<<"$(wrk_figure counts counts 4)"
-read -r summary_p50 summary_p99 _ summary_err4 <<<"$(wrk_figure summary summary 4)"
-read -r global_p50 global_p99 _ global_err4 <<<"$(wrk_figure global global 4)"
-read -r _ _ counts_rps counts_err16 <<<"$(wrk_figure counts counts 16)"
-read -r _ _ summary_rps summary_err16 <<<"$(wrk_figure summary summary 16)"
-read -r _ _ global_rps global_err16 <<<"$(wrk_figure global global 16)"
-read_errors=$((counts_err4 + summary_err4 + global_err4 + counts_err16 + summary_err16 + global_err16))
-kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+read_errors=0
+read_figures kept
+read_figures computed SERVE_CACHE_MB=0
 
 push_batches=${BENCH_PUSH_BATCHES:-1000}
 # push_run SPREAD BATCHES: a fresh database, `ingestd serve`, 8 clients; sets $pushed to what
@@ -243,9 +266,9 @@ $contract_row
 | 3 | peak RSS of \`ingestd run\` | 1M events: $(mib "$rss_small") MiB; $(thousands "$stored") events: $(mib "$rss_big") MiB | | $(ratio "$rss_big" "$rss_small") (3M ÷ 1M) | ≤ 64 MiB, flat |
 | 4 | submission of $(thousands "$stored") IDs | $(rate "$stored" "$t_submit") IDs/s, peak RSS $(mib "$rss_submit") MiB, $submit_ok ($verdict) | | | ≥ 1M IDs/s, ≤ 64 MiB |
 | 5 | resume after kill -9 | ${t_resume} s to the first committed page | | | |
-| 6a | read API, per-user counts (1h buckets, the user's whole range, random users) | 4 connections: p50 $counts_p50 ms, p99 $counts_p99 ms; 16 connections: $counts_rps req/s | | | p99 ≤ 5 ms; ≥ 3,000 req/s |
-| 6b | read API, per-user summary (random users) | 4 connections: p50 $summary_p50 ms, p99 $summary_p99 ms; 16 connections: $summary_rps req/s | | | p99 ≤ 5 ms; ≥ 3,000 req/s |
-| 6c | read API, global counts (15m buckets over the whole month) | 4 connections: p50 $global_p50 ms, p99 $global_p99 ms; 16 connections: $global_rps req/s | | | p99 ≤ 20 ms |
+| 6a | read API, per-user counts (1h buckets, the user's whole range, random users) | answers kept (${fig[kept_hits]} sent from the cache): 4 connections p50 ${fig[kept_counts_p50]} ms, p99 ${fig[kept_counts_p99]} ms; 16 connections ${fig[kept_counts_rps]} req/s | every answer computed (\`SERVE_CACHE_MB=0\`): p50 ${fig[computed_counts_p50]} ms, p99 ${fig[computed_counts_p99]} ms; ${fig[computed_counts_rps]} req/s | | p99 ≤ 5 ms; ≥ 3,000 req/s |
+| 6b | read API, per-user summary (random users) | answers kept: 4 connections p50 ${fig[kept_summary_p50]} ms, p99 ${fig[kept_summary_p99]} ms; 16 connections ${fig[kept_summary_rps]} req/s | computed: p50 ${fig[computed_summary_p50]} ms, p99 ${fig[computed_summary_p99]} ms; ${fig[computed_summary_rps]} req/s | | p99 ≤ 5 ms; ≥ 3,000 req/s |
+| 6c | read API, global counts (15m buckets over the whole month) | answers kept: 4 connections p50 ${fig[kept_global_p50]} ms, p99 ${fig[kept_global_p99]} ms; 16 connections ${fig[kept_global_rps]} req/s | computed: p50 ${fig[computed_global_p50]} ms, p99 ${fig[computed_global_p99]} ms; ${fig[computed_global_rps]} req/s | | p99 ≤ 20 ms |
 | – | read API errors (non-2xx, socket) over all wrk runs | $read_errors | | | 0 |
 | 7 | push ingest, $push_batches batches of 1,000 new events, each batch five minutes of events (as devices push them), 8 concurrent clients | $(thousands "$push_eps") events/s ($(thousands "$push_accepted") accepted in $t_push s, $push_failed non-200) | unthrottled pull (row 1): $ingest_eps events/s | **$push_ratio** | ≥ 0.5 |
 | 7b | push ingest, worst case: 200 batches whose events lie at random instants of a month (each batch updates thousands of rollup rows) | $(thousands "$push_month_eps") events/s ($(thousands "$push_month_accepted") accepted in $t_push_month s, $push_month_failed non-200) | unthrottled pull (row 1): $ingest_eps events/s | $push_month_ratio | |

@@ -173,6 +173,15 @@ nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
            }()}};
 }
 
+// Serves METRICS_ADDR when set.
+std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metrics& metrics) {
+  if (config.metrics_addr.empty()) return nullptr;
+  auto server = std::make_unique<MetricsServer>(config.metrics_addr, metrics);
+  spdlog::info("metrics: serving Prometheus text on {} (port {})", config.metrics_addr,
+               server->port());
+  return server;
+}
+
 std::unique_ptr<ApiServer> start_api_server(const Config& config, Metrics& metrics,
                                             std::stop_token stop, ApiServer::LiveStatus live) {
   auto server = std::make_unique<ApiServer>(config, metrics, stop, std::move(live));
@@ -205,12 +214,7 @@ int command_run(const Config& config, const SignalWatcher& signals) {
   lock_stream(*store, config, signals.token());
 
   Metrics metrics;
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (!config.metrics_addr.empty()) {
-    metrics_server = std::make_unique<MetricsServer>(config.metrics_addr, metrics);
-    spdlog::info("metrics: serving Prometheus text on {} (port {})", config.metrics_addr,
-                 metrics_server->port());
-  }
+  const auto metrics_server = start_metrics_server(config, metrics);
   const Checkpoint start = store->load_checkpoint(config.stream);
   spdlog::info("start: stream {} at page {}, {} events stored{}", config.stream, start.pages,
                start.events, start.done ? ", ingestion already complete" : "");
@@ -313,10 +317,7 @@ int command_serve(const Config& config, const SignalWatcher& signals) {
     for (const auto& name : migrated.applied) spdlog::info("migrate: applied {}", name);
   }
   Metrics metrics;
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (!config.metrics_addr.empty()) {
-    metrics_server = std::make_unique<MetricsServer>(config.metrics_addr, metrics);
-  }
+  const auto metrics_server = start_metrics_server(config, metrics);
   const auto api = start_api_server(config, metrics, signals.token(), {});
   notifier.ready();
   api->wait(signals.token());

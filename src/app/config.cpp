@@ -56,6 +56,8 @@ const std::vector<ConfigKey>& config_keys() {
        true},
       {"SERVE_RATE_LIMIT", "N/DURATION", "",
        "the read API's own limit per API key or client address, e.g. 100/1s; empty: no limit"},
+      {"SERVE_CACHE_MB", "MB", "128",
+       "memory for read API answers kept while the database is unchanged; 0 turns it off"},
       {"INGEST_MAX_BODY", "BYTES", "16777216",
        "largest request body the serve address accepts, bytes (1024 to 1073741824)"},
   };
@@ -287,6 +289,7 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
     r.fail("SERVE_ADDR", "must be host:port");
   c.serve_api_key = r.text("SERVE_API_KEY");
   c.serve_rate_limit = r.ceiling("SERVE_RATE_LIMIT", "100/1s");
+  c.serve_cache_bytes = static_cast<std::size_t>(r.integer("SERVE_CACHE_MB", 0, 65536)) << 20;
   c.ingest_max_body = static_cast<std::size_t>(r.integer("INGEST_MAX_BODY", 1024, 1LL << 30));
 
   if (c.database_url.empty()) {

@@ -47,6 +47,7 @@ struct Config {
   std::string serve_addr;     // host:port of the read API; `serve` defaults it, `run` serves if set
   std::string serve_api_key;  // required as X-API-Key on /v1 when set
   std::optional<RateCeiling> serve_rate_limit;  // per client; unset: no limit
+  std::size_t serve_cache_bytes = std::size_t{128} << 20;
   std::size_t ingest_max_body = 16 * 1024 * 1024;
 
   std::string events_url() const { return upstream_base_url + "/api/v1/events"; }

@@ -97,6 +97,12 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
                      v(m.push_quarantined));
   histogram("ingestd_push_request_seconds",
             "Latency of POST /v1/events, from the body read to the answer.", m.push_latency);
+  metric("ingestd_serve_cache_requests_total", "counter",
+         "Read API answers by whether they came from the answer cache.");
+  out += fmt::format("ingestd_serve_cache_requests_total{{result=\"hit\"}} {}\n",
+                     v(m.serve_cache_hits));
+  out += fmt::format("ingestd_serve_cache_requests_total{{result=\"miss\"}} {}\n",
+                     v(m.serve_cache_misses));
   return out;
 }
 

@@ -49,6 +49,8 @@ struct Metrics {
   std::atomic<std::int64_t> push_duplicates{0};
   std::atomic<std::int64_t> push_quarantined{0};
   LatencyHistogram push_latency;
+  std::atomic<std::int64_t> serve_cache_hits{0};
+  std::atomic<std::int64_t> serve_cache_misses{0};
 
   void count_status(int status);
   std::int64_t requests_total() const;

@@ -11,6 +11,7 @@
 #include "common/errors.hpp"
 #include "pipeline/pipeline.hpp"
 #include "push/push_source.hpp"
+#include "serve/answer_cache.hpp"
 #include "serve/dashboard.hpp"
 #include "serve/listener.hpp"
 #include "serve/query_params.hpp"
@@ -29,11 +30,19 @@ constexpr std::size_t kPoolConnections = 8;
 constexpr std::size_t kWorkers = 48;
 constexpr auto kPoolWait = std::chrono::seconds(5);
 
-void send_json(httplib::Response& res, int status, const nlohmann::ordered_json& body) {
+std::string dump(const nlohmann::ordered_json& body) {
+  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+void send_body(httplib::Response& res, int status, std::string body) {
   res.status = status;
   // Moved in rather than copied by set_content: answers of thousands of buckets are large.
-  res.body = body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  res.body = std::move(body);
   res.set_header("Content-Type", "application/json");
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::ordered_json& body) {
+  send_body(res, status, dump(body));
 }
 
 void send_error(httplib::Response& res, int status, std::string_view error,
@@ -57,6 +66,7 @@ struct ApiServer::Impl {
   Metrics& metrics;
   LiveStatus live;
   StorePool pool;
+  AnswerCache cache;
   httplib::Server server;
   std::optional<std::string> chartjs = load_chartjs();
   std::mutex limiter_mu;
@@ -67,20 +77,22 @@ struct ApiServer::Impl {
       : config(c),
         metrics(m),
         live(std::move(l)),
-        pool(c.database_url, kPoolConnections, c.db_connect_timeout, stop) {
+        pool(c.database_url, kPoolConnections, c.db_connect_timeout, stop),
+        cache(c.serve_cache_bytes) {
     if (c.serve_rate_limit) limiter.emplace(*c.serve_rate_limit);
     if (!chartjs)
       spdlog::warn(
           "serve: Chart.js not found; the dashboard shows no charts (install libjs-chart.js)");
   }
 
-  // Runs a handler with a pooled connection; the failures every route shares become answers.
+  // Runs a handler with a pooled connection and sends the body it returns; the failures every
+  // route shares become answers.
   template <typename F>
   void with_store(httplib::Response& res, F&& f) {
     try {
       StorePool::Lease store = pool.acquire(kPoolWait);
       try {
-        send_json(res, 200, f(*store));
+        send_body(res, 200, f(*store));
       } catch (const DatabaseError& e) {
         if (e.failure() == DatabaseFailure::connection_lost) store.lost();
         throw;
@@ -92,6 +104,25 @@ struct ApiServer::Impl {
       spdlog::warn("serve: {}", e.what());
       send_error(res, 503, "unavailable", "the database is unavailable; retry shortly");
     }
+  }
+
+  // A read answer computed in one snapshot, or kept from an earlier request that saw the same
+  // snapshot: exact either way, and one round trip when kept.
+  template <typename F>
+  void answer_read(const httplib::Request& req, httplib::Response& res, F&& compute) {
+    with_store(res, [&](Store& store) {
+      if (cache.enabled()) {
+        if (auto kept = cache.find(req.target, store.current_snapshot())) {
+          metrics.serve_cache_hits++;
+          return std::move(*kept);
+        }
+        metrics.serve_cache_misses++;
+      }
+      const Store::ReadTransaction read(store);
+      std::string body = dump(compute(store));
+      if (cache.enabled()) cache.put(req.target, read.snapshot(), body);
+      return body;
+    });
   }
 
   // Authentication and the per-client limit, before any route runs.
@@ -168,9 +199,9 @@ struct ApiServer::Impl {
       }
       metrics.push_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - started));
-      return nlohmann::ordered_json{{"accepted", r.inserted},
-                                    {"duplicates", duplicates},
-                                    {"quarantined", std::move(quarantined)}};
+      return dump({{"accepted", r.inserted},
+                   {"duplicates", duplicates},
+                   {"quarantined", std::move(quarantined)}});
     });
   }
 
@@ -183,22 +214,22 @@ struct ApiServer::Impl {
         [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
     server.Get(R"(/v1/users/([^/]+)/event_counts)",
                [this](const httplib::Request& req, httplib::Response& res) {
-                 with_store(res, [&](Store& store) {
+                 answer_read(req, res, [&](Store& store) {
                    return user_event_counts(store, req.matches[1], req.params);
                  });
                });
     server.Get(R"(/v1/users/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      with_store(res, [&](Store& store) { return user_summary(store, req.matches[1]); });
+      answer_read(req, res, [&](Store& store) { return user_summary(store, req.matches[1]); });
     });
     server.Get("/v1/event_counts", [this](const httplib::Request& req, httplib::Response& res) {
-      with_store(res, [&](Store& store) { return global_event_counts(store, req.params); });
+      answer_read(req, res, [&](Store& store) { return global_event_counts(store, req.params); });
     });
     server.Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
       with_store(res, [&](Store& store) {
         nlohmann::ordered_json status = status_json(read_status(store, config.stream));
         status["live"] =
             live ? live(req.get_param_value("history") == "1") : nlohmann::ordered_json(nullptr);
-        return status;
+        return dump(status);
       });
     });
     server.Post("/v1/events",

@@ -139,6 +139,25 @@ class Store {
   std::int64_t count_quarantine();
 
   // Read side (store_reads.cpp). Every argument reaches SQL as a bind value.
+
+  // The committed state a statement would see now, as PostgreSQL names it
+  // (xmin:xmax:in-progress ids): equal texts see the same committed transactions.
+  std::string current_snapshot();
+  // The statements of one answer in a REPEATABLE READ READ ONLY transaction, so an answer built
+  // from several statements sees one committed state, named by snapshot(). Ends with the object.
+  class ReadTransaction {
+   public:
+    explicit ReadTransaction(Store& store);
+    ~ReadTransaction();
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+    const std::string& snapshot() const { return snapshot_; }
+
+   private:
+    Store& store_;
+    std::string snapshot_;
+  };
+
   UserSummary user_summary(const std::string& user_id);
   // First and last instant of all events, optionally of one type.
   std::optional<EventSpan> global_span(const std::optional<std::string>& type);

@@ -121,7 +121,32 @@ PgResult run(Store::Session& session, const Statement& statement,
                  context);
 }
 
+const Statement kSnapshot{"snapshot", "SELECT pg_current_snapshot()::text"};
+
 }  // namespace
+
+std::string Store::current_snapshot() {
+  return PQgetvalue(run(*s_, kSnapshot, {}, "reading the snapshot").get(), 0, 0);
+}
+
+Store::ReadTransaction::ReadTransaction(Store& store) : store_(store) {
+  PGconn* conn = store_.s_->native();
+  // One round trip: the snapshot is taken by the transaction's first statement.
+  PGresult* res = PQexec(
+      conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_current_snapshot()::text");
+  try {
+    snapshot_ = PQgetvalue(checked(conn, res, "starting a read").get(), 0, 0);
+  } catch (const DatabaseError&) {
+    PQclear(PQexec(conn, "ROLLBACK"));
+    throw;
+  }
+}
+
+Store::ReadTransaction::~ReadTransaction() {
+  // Ends a failed transaction too. Should the connection be gone, the next statement on it
+  // reports that and the pool reopens it.
+  PQclear(PQexec(store_.s_->native(), "COMMIT"));
+}
 
 std::int64_t Store::count_events_rolled_up() {
   return int_at(run(*s_, kRolledUpTotal, {}, "counting events").get(), 0, 0);

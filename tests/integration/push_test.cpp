@@ -138,9 +138,38 @@ TEST_CASE(
       }
     });
   }
+  // Readers meanwhile: rows are only ever added, so an answer older than one already seen (a
+  // kept answer outliving a commit, or statements of one answer seeing different commits) shows
+  // as a total going down.
+  const std::string range = "starting_at=2025-12-01&ending_before=2026-02-01";
+  std::int64_t reads = 0, went_down = 0, read_not_ok = 0;
+  std::vector<std::jthread> readers;
+  for (const std::string& path : {"/v1/event_counts?bucket=1d&" + range,
+                                  "/v1/users/" + users[0] + "/event_counts?bucket=1h&" + range}) {
+    readers.emplace_back([&, path](std::stop_token stop) {
+      httplib::Client client("127.0.0.1", serve.port());
+      std::int64_t last = 0;
+      while (!stop.stop_requested()) {
+        auto res = client.Get(path.c_str(), {{"X-API-Key", key}});
+        std::lock_guard lock(mu);
+        ++reads;
+        if (!res || res->status != 200) {
+          ++read_not_ok;
+          continue;
+        }
+        const auto total = json::parse(res->body)["total"].get<std::int64_t>();
+        went_down += total < last;
+        last = total;
+      }
+    });
+  }
   clients.clear();
+  readers.clear();
   REQUIRE_MESSAGE(ingest.wait_for(120s) == 0, ingest.log());
   CHECK(not_ok == 0);
+  CHECK(reads > 10);
+  CHECK(read_not_ok == 0);
+  CHECK(went_down == 0);
   CHECK(quarantined == 40'000 - accepted - duplicates);
 
   // The events table is exactly the union of the pull and the valid pushes.
@@ -166,7 +195,6 @@ TEST_CASE(
   // Counts from the API equal a recount of the union (per day, and per user).
   httplib::Client client("127.0.0.1", serve.port());
   httplib::Headers auth{{"X-API-Key", key}};
-  const std::string range = "starting_at=2025-12-01&ending_before=2026-02-01";
   const auto fetch = [&](const std::string& path) {
     auto res = client.Get(path.c_str(), auth);
     REQUIRE(res);

@@ -400,6 +400,22 @@ void TestDatabase::abandon_busy(const std::string& setup_sql, const std::string&
   }
 }
 
+struct OpenTransaction::Connection {
+  PgConn conn;
+};
+
+OpenTransaction::OpenTransaction(const TestDatabase& db, const std::string& sql)
+    : conn_(std::make_unique<Connection>(Connection{connect(db.url())})) {
+  query(conn_->conn.get(), "BEGIN");
+  query(conn_->conn.get(), sql);
+}
+
+OpenTransaction::~OpenTransaction() = default;
+
+void OpenTransaction::commit() {
+  query(conn_->conn.get(), "COMMIT");
+}
+
 std::int64_t TestDatabase::scalar(const std::string& sql) const {
   return std::stoll(text(sql));
 }

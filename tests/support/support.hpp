@@ -153,6 +153,21 @@ class TestDatabase {
   std::string url_;
 };
 
+// A transaction left open until commit(), as a writer's is while other sessions read: BEGIN,
+// then `sql`. Rolled back unless committed.
+class OpenTransaction {
+ public:
+  OpenTransaction(const TestDatabase& db, const std::string& sql);
+  ~OpenTransaction();
+  OpenTransaction(const OpenTransaction&) = delete;
+  OpenTransaction& operator=(const OpenTransaction&) = delete;
+  void commit();
+
+ private:
+  struct Connection;
+  std::unique_ptr<Connection> conn_;
+};
+
 // Settings for an `ingestd run` against a simulator and a database.
 std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase& db);
 
