@@ -110,6 +110,11 @@ void Store::session_setup() {
   exec("SET application_name = 'ingestd'", "session setup");
   // Server notices such as "relation already exists, skipping" are not for the operator.
   exec("SET client_min_messages = warning", "session setup");
+  // When this process dies mid-statement, the server ends the statement within a second instead
+  // of finishing it, and the stream lock is free for the restart (PostgreSQL 14 and later).
+  if (PQserverVersion(s_->native()) >= 140000) {
+    exec("SET client_connection_check_interval = 1000", "session setup");
+  }
 }
 
 void Store::reconnect(std::chrono::milliseconds timeout, std::stop_token stop) {

@@ -147,6 +147,42 @@ TEST_CASE("a restart waits for the stream lock of a killed process's session to 
   check_exact_dataset(sim, db);
 }
 
+TEST_CASE("a process killed while its statement waits leaves no session behind for long") {
+  Sim sim(sim_args(7, 5'000, {}));
+  TestDatabase db;
+  expect_exit(run(ingestd({"migrate"}), {{"DATABASE_URL", db.url()}}), 0);
+  auto env = ingest_env(sim, db);
+  env["SUBMIT_ON_FINISH"] = "false";
+  env["PAGE_LIMIT"] = "1000";
+  const std::string sessions =
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ingestd' AND datname = "
+      "current_database()";
+  {
+    // Holds the lock every event writer takes, so ingestd's first commit waits inside a
+    // statement, where the server would otherwise stay until the statement ends.
+    OpenTransaction writers(
+        db, "SELECT pg_advisory_xact_lock(hashtextextended('ingestd/event-writers', 0))");
+    TempDir dir;
+    Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
+    for (int i = 0; i < 200 && db.scalar(sessions + " AND wait_event_type = 'Lock'") == 0; ++i) {
+      std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE_MESSAGE(db.scalar(sessions + " AND wait_event_type = 'Lock'") == 1, p.log());
+    p.signal(SIGKILL);
+    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+    const auto killed = std::chrono::steady_clock::now();
+    while (db.scalar(sessions) > 0 && std::chrono::steady_clock::now() - killed < 10s) {
+      std::this_thread::sleep_for(50ms);
+    }
+    CHECK(db.scalar(sessions) == 0);
+    CHECK(std::chrono::steady_clock::now() - killed < 3s);
+  }
+  const auto r = run(ingestd({"run"}), env);
+  expect_exit(r, 0);
+  CHECK(r.output.find("waiting up to") == std::string::npos);
+  check_exact_dataset(sim, db);
+}
+
 TEST_CASE("a wrong API key: exit 3 after a handful of requests, and the key is never logged") {
   Sim sim(sim_args(7, 1000, {"--api-key", "the-right-key"}));
   TestDatabase db;
