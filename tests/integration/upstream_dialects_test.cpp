@@ -144,14 +144,8 @@ TEST_CASE("kill -9 after the submission was accepted, before the ledger knew: no
   auto env = ingest_env(sim, db);
   TempDir dir;
   Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (sim.stat("/submissions/0/number") == 0) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    REQUIRE(p.running());
-    std::this_thread::sleep_for(20ms);
-  }
-  p.signal(SIGKILL);
-  REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+  wait_while_running(p, [&] { return sim.stat("/submissions/0/number") > 0; });
+  kill_now(p);
   CHECK(db.text("SELECT outcome FROM submissions") == "in_progress");
 
   const auto r = run(ingestd({"submit"}), env);

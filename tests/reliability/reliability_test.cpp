@@ -24,50 +24,86 @@ std::string run_exact(std::vector<std::string> flags, std::int64_t events = 20'0
   return r.output;
 }
 
+// 0 until ingestd has migrated the database and committed its first page.
+std::int64_t pages_committed(const TestDatabase& db) {
+  if (db.scalar("SELECT (to_regclass('ingest_checkpoint') IS NOT NULL)::int") == 0) return 0;
+  return db.scalar("SELECT coalesce(max(pages), 0) FROM ingest_checkpoint");
+}
+
 }  // namespace
 
+// Every kill is made to land in the phase it names, whichever process is quicker:
+// - run: paging needs at least 60 pages x 200 ms = 12 s of the server's time, more than the
+//   16 kill delays can add up to (16 x 700 ms), so no round can finish before its kill;
+// - submit, before acceptance: the simulator holds each upload 3 s before it reads the body
+//   (and keeps its receive buffer small, so the body cannot finish into kernel buffers), and
+//   the kill comes at most 1.5 s after the upload reached it: a truncated upload is no
+//   submission;
+// - submit, after acceptance: the simulator lists the submission, then takes 3 s to answer;
+//   the kill comes as soon as it is listed, before ingestd can learn of it.
 TEST_CASE("crash storm: 20 kill -9 across fetching, decoding, committing and submitting") {
-  Sim sim(sim_args(11, 300'000,
-                   {"--unlimited", "--latency-ms-per-event", "0.04", "--fault-malformed", "0.001",
-                    "--submission-cap", "5", "--submit-delay-ms", "1000"}));
+  Sim sim(
+      sim_args(11, 300'000,
+               {"--unlimited", "--latency-ms-per-event", "0.04", "--fault-malformed", "0.001",
+                "--submission-cap", "5", "--submit-hold-ms", "3000", "--submit-delay-ms", "3000"}));
   TestDatabase db;
   auto env = paged_env(sim, db, {{"PAGE_LIMIT", "5000"}});
   std::mt19937 rng(7);
-  int kills = 0;
-  auto storm = [&](const std::vector<std::string>& command, int wanted, int lo_ms, int hi_ms) {
-    std::uniform_int_distribution<int> delay(lo_ms, hi_ms);
-    const int max_rounds = wanted * 3;
-    for (int round = 0; round < max_rounds && wanted > 0; ++round) {
-      TempDir dir;
-      Process p({ingestd(command), env, dir.path(), dir.path() / "log", false});
-      if (p.wait_for(std::chrono::milliseconds(delay(rng)))) continue;
-      p.signal(SIGKILL);
-      REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
-      ++kills;
-      --wanted;
-      const std::string counted = db.text("SELECT events FROM ingest_checkpoint");
-      if (!counted.empty()) CHECK(std::stoll(counted) == db.scalar("SELECT count(*) FROM events"));
-    }
+  const auto start = [&](const char* command, TempDir& dir) {
+    return std::make_unique<Process>(
+        Process::Options{ingestd({command}), env, dir.path(), dir.path() / "log", false});
   };
-  storm({"run"}, 16, 50, 800);
+
+  std::uniform_int_distribution<int> run_delay(50, 700);
+  for (int kill = 0; kill < 16; ++kill) {
+    CAPTURE(kill);
+    TempDir dir;
+    auto p = start("run", dir);
+    const auto code = p->wait_for(std::chrono::milliseconds(run_delay(rng)));
+    INFO(p->log());
+    REQUIRE_FALSE(code.has_value());
+    kill_now(*p);
+    const std::string counted = db.text("SELECT events FROM ingest_checkpoint");
+    if (!counted.empty()) CHECK(std::stoll(counted) == db.scalar("SELECT count(*) FROM events"));
+  }
+  CHECK(db.text("SELECT done::int FROM ingest_checkpoint") != "1");
   expect_exit(run(ingestd({"run"}), env, 300s), 0);
   check_exact_dataset(sim, db);
-  storm({"submit"}, 4, 20, 900);
-  CHECK(kills == 20);
-  const auto final_submit = run(ingestd({"submit"}), env);
-  const auto ledger = db.scalar("SELECT count(*) FROM submissions");
-  CHECK(ledger <= 5);
-  CHECK(db.scalar("SELECT count(*) FROM submissions WHERE outcome = 'in_progress'") == 0);
-  std::int64_t sim_attempts = 0;
-  while (sim.stat("/submissions/" + std::to_string(sim_attempts) + "/number") > 0) ++sim_attempts;
-  CHECK(sim_attempts <= ledger);
-  if (final_submit.exit_code == 0) {
-    CHECK(sim.stat("/submissions/" + std::to_string(sim_attempts - 1) + "/missing") == 0);
-    CHECK(sim.stat("/submissions/" + std::to_string(sim_attempts - 1) + "/duplicates") == 0);
-  } else {
-    CHECK(final_submit.exit_code == 5);
-    CHECK(ledger == 5);
+
+  std::uniform_int_distribution<int> upload_delay(0, 1500);
+  for (std::int64_t kill = 0; kill < 3; ++kill) {
+    CAPTURE(kill);
+    TempDir dir;
+    auto p = start("submit", dir);
+    wait_while_running(*p, [&] { return sim.stat("/submission_attempts") == kill + 1; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(upload_delay(rng)));
+    kill_now(*p);
   }
+  {
+    TempDir dir;
+    auto p = start("submit", dir);
+    wait_while_running(*p, [&] { return sim.stat("/submissions/0/number") > 0; });
+    kill_now(*p);
+  }
+  // The killed attempts: 3 uploads cut short, 1 accepted whose answer never arrived.
+  const auto attempts = sim.stat("/submission_attempts");
+  CHECK(attempts == 4);
+  CHECK(sim.stat("/broken_uploads") == 3);
+
+  const auto final_submit = run(ingestd({"submit"}), env);
+  expect_exit(final_submit, 0);
+  CHECK(final_submit.output.find("was accepted by the upstream") != std::string::npos);
+  CHECK(sim.stat("/submission_attempts") == attempts);
+  CHECK(sim.stat("/submissions/0/status") == 200);
+  CHECK(sim.stat("/submissions/0/missing") == 0);
+  CHECK(sim.stat("/submissions/0/duplicates") == 0);
+  CHECK(sim.stat("/submissions/1/number") == 0);
+  const auto ledger = db.scalar("SELECT count(*) FROM submissions");
+  CHECK(ledger == attempts);
+  CHECK(db.scalar("SELECT count(*) FROM submissions WHERE outcome = 'in_progress'") == 0);
+  CHECK(db.scalar("SELECT count(*) FROM submissions WHERE outcome = 'accepted'") == 1);
+  expect_exit(run(ingestd({"submit"}), env), 0);
+  CHECK(sim.stat("/submission_attempts") == attempts);
 }
 
 TEST_CASE("PostgreSQL restarted mid-run (pg_ctl restart -m fast): reconnects, exact result") {
@@ -80,7 +116,8 @@ TEST_CASE("PostgreSQL restarted mid-run (pg_ctl restart -m fast): reconnects, ex
   TestDatabase db;
   TempDir dir;
   Process p({ingestd({"run"}), paged_env(sim, db), dir.path(), dir.path() / "log", false});
-  std::this_thread::sleep_for(1500ms);
+  // 40 pages at 10 per second: at least 3 s are left after the first commit.
+  wait_while_running(p, [&] { return pages_committed(db) > 0; });
   const auto restart = run({std::string(INGESTD_SOURCE_DIR) + "/scripts/pg-local.sh", "restart"},
                            {{"PG_LOCAL_DIR", cluster}});
   expect_exit(restart, 0);
@@ -152,7 +189,8 @@ TEST_CASE("cursor expiry after a pause (SIGSTOP past the TTL, then SIGCONT)") {
     TempDir dir;
     Process p({ingestd({"run"}), paged_env(sim, db, {{"CURSOR_RECOVERY", recovery}}), dir.path(),
                dir.path() / "log", false});
-    std::this_thread::sleep_for(800ms);
+    // 20 pages at 10 per second: the second half is at least a window away.
+    wait_while_running(p, [&] { return pages_committed(db) > 0; });
     p.signal(SIGSTOP);
     std::this_thread::sleep_for(3500ms);
     p.signal(SIGCONT);
@@ -172,10 +210,10 @@ TEST_CASE("a saved cursor expired while ingestd was down is recovered at start")
   {
     TempDir dir;
     Process p({ingestd({"run"}), env, dir.path(), dir.path() / "log", false});
-    std::this_thread::sleep_for(1200ms);
-    p.signal(SIGKILL);
-    p.wait_for(10s);
+    wait_while_running(p, [&] { return pages_committed(db) > 0; });
+    kill_now(p);
   }
+  REQUIRE(db.text("SELECT done::int FROM ingest_checkpoint") == "0");
   std::this_thread::sleep_for(2s);
   const auto r = run(ingestd({"run"}), env);
   expect_exit(r, 0);

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--fault-submit-5xx", o.fault_submit_5xx, "P(submission answered 503)");
   app.add_option("--submit-delay-ms", o.submit_delay_ms,
                  "Milliseconds the submission endpoint takes to answer after reading the body");
+  app.add_option("--submit-hold-ms", o.submit_hold_ms,
+                 "Milliseconds the submission endpoint waits before reading the body");
   app.add_option("--fault-5xx", o.fault_5xx, "P(request answered 500/502/503/504)");
   app.add_option("--fault-429-storm", o.fault_429_storm, "P(request starts a 429 storm)");
   app.add_option("--storm-length", o.storm_length, "Consecutive 429s in a storm");

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <simdjson.h>
+#include <sys/socket.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -480,6 +481,7 @@ struct Server::State {
 
   std::mutex sub_mu;
   int attempts = 0;
+  std::atomic<std::uint64_t> broken_uploads{0};
   std::vector<SubmissionRecord> submissions;
 
   // False when the server is stopping, so long sleeps never delay shutdown.
@@ -929,12 +931,15 @@ struct Server::State {
       number = ++attempts;
     }
 
+    if (opt.submit_hold_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(opt.submit_hold_ms));
+    }
     IdTally tally(ds);
     JsonIdsReader json(tally);
     const bool is_json =
         req.get_header_value("Content-Type").find("application/json") != std::string::npos;
     std::uint64_t bytes = 0;
-    reader([&](const char* data, std::size_t len) {
+    const bool complete = reader([&](const char* data, std::size_t len) {
       bytes += len;
       if (is_json) {
         json.feed({data, len});
@@ -943,6 +948,13 @@ struct Server::State {
       }
       return true;
     });
+    // A body that ended before its declared end (the client died mid-upload) is no submission:
+    // the attempt counts, nothing is accepted.
+    if (!complete) {
+      note("submission %d: the upload ended before its body did", number);
+      broken_uploads.fetch_add(1);
+      return;
+    }
     if (!is_json) tally.end_line();
     if (bytes == 0) {
       {
@@ -1109,9 +1121,13 @@ struct Server::State {
       }
     }
     body += "]";
-    body += ",\"submissions\":[";
     {
       std::lock_guard lock(sub_mu);
+      body += ",\"submission_attempts\":";
+      append_int(body, attempts);
+      body += ",\"broken_uploads\":";
+      append_uint(body, broken_uploads.load());
+      body += ",\"submissions\":[";
       for (const auto& s : submissions) {
         if (body.back() != '[') body.push_back(',');
         body += "{\"number\":";
@@ -1209,6 +1225,16 @@ struct Server::State {
     });
     // Clients keep one connection for a whole run; httplib's default closes it every 5 requests.
     http.set_keep_alive_max_count(100000);
+    if (opt.submit_hold_ms > 0) {
+      // A held upload must stay unfinished: an autotuned receive buffer (up to tcp_rmem's
+      // maximum, 32 MiB on some kernels) could take a whole body while the handler waits.
+      // Accepted sockets inherit the listening socket's size.
+      http.set_socket_options([](socket_t sock) {
+        httplib::default_socket_options(sock);
+        const int size = 64 * 1024;
+        setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+      });
+    }
   }
 };
 

@@ -37,6 +37,9 @@ struct ServerOptions {
   double fault_submit_5xx = 0;
   // Time the submission endpoint takes to answer after reading the body.
   int submit_delay_ms = 0;
+  // Time the submission endpoint waits before it reads the body: the upload stays unfinished
+  // (and unaccepted) that long.
+  int submit_hold_ms = 0;
   double fault_5xx = 0;
   double fault_429_storm = 0;
   int storm_length = 3;

@@ -461,6 +461,22 @@ std::map<std::string, std::string> paged_env(const Sim& sim, const TestDatabase&
   return env;
 }
 
+void wait_while_running(Process& p, const std::function<bool()>& condition,
+                        std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    INFO(p.log());
+    REQUIRE(p.running());
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+void kill_now(Process& p) {
+  p.signal(SIGKILL);
+  REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+}
+
 int kill_at_random(const std::map<std::string, std::string>& env, int max_kills, int max_rounds,
                    std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay,
                    std::uint32_t seed, const std::function<void()>& after_kill) {
@@ -476,8 +492,7 @@ int kill_at_random(const std::map<std::string, std::string>& env, int max_kills,
       REQUIRE(*code == 0);
       break;
     }
-    p.signal(SIGKILL);
-    REQUIRE(p.wait_for(10s) == 128 + SIGKILL);
+    kill_now(p);
     ++kills;
     if (after_kill) after_kill();
   }

@@ -175,6 +175,14 @@ std::map<std::string, std::string> ingest_env(const Sim& sim, const TestDatabase
 std::map<std::string, std::string> paged_env(const Sim& sim, const TestDatabase& db,
                                              std::map<std::string, std::string> extra = {});
 
+// Polls `condition` every 10 ms until it holds; fails the test, with the process's log, when
+// the process ends first or `timeout` passes.
+void wait_while_running(Process& p, const std::function<bool()>& condition,
+                        std::chrono::milliseconds timeout = 60s);
+
+// Kills the process with SIGKILL and requires that the signal ended it.
+void kill_now(Process& p);
+
 // Runs `ingestd run` with env and kills it with SIGKILL after a random delay in
 // [min_delay, max_delay] (from `seed`), over and over, up to max_kills kills in at most
 // max_rounds starts; a run that finishes by itself first must exit 0 and ends the series.
