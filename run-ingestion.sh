@@ -4,6 +4,8 @@
 #   ./run-ingestion.sh            settings from .env (if present) and the environment
 #   ./run-ingestion.sh --serve    the same, then keep serving the dashboard and read API until
 #                                 Ctrl-C
+#   ./run-ingestion.sh status     the status of the last run (`ingestd status`), starting the
+#                                 embedded PostgreSQL for the look and stopping it after
 #
 # While it runs, the dashboard is served on SERVE_ADDR (default: a free port of 127.0.0.1) and
 # its URL printed.
@@ -15,10 +17,12 @@
 set -euo pipefail
 
 serve_after=""
+status_only=""
 for arg in "$@"; do
   case "$arg" in
     --serve) serve_after=1 ;;
-    -h | --help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    status) status_only=1 ;;
+    -h | --help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "run-ingestion: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,17 +46,7 @@ DATABASE_URL=${DATABASE_URL:-$(dotenv_value DATABASE_URL)}
 SERVE_ADDR=${SERVE_ADDR:-$(dotenv_value SERVE_ADDR)}
 export SERVE_ADDR=${SERVE_ADDR:-127.0.0.1:0}
 
-scripts/install-deps.sh >&2
-
-# Configured once; later runs only rebuild what changed.
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  say "building ingestd (Release, first run only)"
-  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$build" -j 2 --target ingestd upstream-sim >"$state/build.log" 2>&1 ||
-  { cat "$state/build.log" >&2; say "build failed"; exit 1; }
 ingestd_bin="$build/ingestd"
-
 pg_started=""
 sim_pid=""
 db_where="DATABASE_URL"
@@ -64,6 +58,46 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+
+# The embedded PostgreSQL, started unless it already runs (then whoever started it stops it).
+# With "demo": the demo's database, so that demo data never mixes with a real upstream's.
+start_embedded_pg() {
+  scripts/pg-local.sh status >/dev/null 2>&1 || pg_started=1
+  DATABASE_URL=$(scripts/pg-local.sh start)
+  db_where="embedded PostgreSQL in $(scripts/pg-local.sh where)"
+  if [ "$1" = demo ]; then
+    DATABASE_URL="${DATABASE_URL%/*}/ingestd_demo"
+    scripts/pg-local.sh createdb ingestd_demo >/dev/null
+  fi
+}
+
+if [ -n "$status_only" ]; then
+  [ -x "$ingestd_bin" ] || { say "nothing has run here yet: run ./run-ingestion.sh first"; exit 1; }
+  if [ -z "${DATABASE_URL:-}" ]; then
+    [ -d "$state/pg" ] || { say "no embedded PostgreSQL yet: run ./run-ingestion.sh first"; exit 1; }
+    start_embedded_pg "${UPSTREAM_BASE_URL:-demo}"
+  fi
+  say "the last run against ${UPSTREAM_BASE_URL:-the bundled simulator (demo)}, as the $db_where holds it:"
+  set +e
+  DATABASE_URL=$DATABASE_URL "$ingestd_bin" status
+  rc=$?
+  set -e
+  exit "$rc"
+fi
+
+scripts/install-deps.sh >&2
+
+# Only what the one-shot runs: no test suites, so their tools need not be installed.
+build_ingestd() {
+  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DINGESTD_BUILD_TESTS=OFF &&
+    cmake --build "$build" -j 2 --target ingestd upstream-sim
+}
+[ -f "$build/CMakeCache.txt" ] || say "building ingestd (Release, first run only)"
+if ! build_ingestd >"$state/build.log" 2>&1; then
+  cat "$state/build.log" >&2
+  say "build failed"
+  exit 1
+fi
 
 demo=""
 if [ -z "${UPSTREAM_BASE_URL:-}" ]; then
@@ -86,35 +120,39 @@ fi
 
 if [ -z "${DATABASE_URL:-}" ]; then
   say "DATABASE_URL is not set: using the embedded PostgreSQL in .state/pg"
-  DATABASE_URL=$(scripts/pg-local.sh start)
-  pg_started=1
-  db_where="embedded PostgreSQL in $(scripts/pg-local.sh where)"
-  if [ -n "$demo" ]; then
-    # Demo data never mixes with a real upstream's.
-    DATABASE_URL="${DATABASE_URL%/*}/ingestd_demo"
-    scripts/pg-local.sh createdb ingestd_demo >/dev/null
-  fi
+  start_embedded_pg "${demo:+demo}"
 fi
 export DATABASE_URL
 
 started=$(date +%s.%N)
 set +e
-# The log copy ignores Ctrl-C so that ingestd can still write while it commits and stops.
-"$ingestd_bin" run 2> >(trap '' INT TERM; exec tee "$state/last-run.log" >&2) &
+# The log copy ignores Ctrl-C so that ingestd can still write while it commits and stops. It
+# ends when the last writer closes fd 3, so once it has exited, last-run.log is complete.
+exec 3> >(trap '' INT TERM; exec tee "$state/last-run.log" >&2)
+tee_pid=$!
+"$ingestd_bin" run 2>&3 3>&- &
 ingestd_pid=$!
-# The dashboard's address, once ingestd has bound it.
+# The dashboard's address, once ingestd has bound it; the log is read once more after the copy
+# ended, so a short run's address is printed too.
 (
-  for _ in $(seq 300); do
+  exec 3>&-
+  for _ in $(seq 600); do
+    copying=""
+    kill -0 "$tee_pid" 2>/dev/null && copying=1
     url=$(sed -n 's|.*(dashboard \(http://[^)]*\)).*|\1|p' "$state/last-run.log" 2>/dev/null | head -n 1)
     if [ -n "$url" ]; then say "dashboard: $url"; break; fi
-    kill -0 "$ingestd_pid" 2>/dev/null || break
+    [ -n "$copying" ] || break
     sleep 0.1
   done
 ) &
+watch_pid=$!
 # Ctrl-C reaches ingestd too (same process group); waiting again lets it finish its commit.
 trap 'say "stopping: waiting for ingestd to commit the pages in flight"' INT TERM
 wait "$ingestd_pid"; rc=$?
 while kill -0 "$ingestd_pid" 2>/dev/null; do wait "$ingestd_pid"; rc=$?; done
+exec 3>&-
+while kill -0 "$tee_pid" 2>/dev/null; do wait "$tee_pid"; done
+while kill -0 "$watch_pid" 2>/dev/null; do wait "$watch_pid"; done
 set -e
 elapsed=$(python3 -c "import time; print(f'{time.time() - $started:.1f}')")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: configure, build, start a throwaway PostgreSQL (unless TEST_DATABASE_URL
-# is set), run every CTest suite, stop what it started. Extra arguments go to ctest,
-# e.g. scripts/test.sh -L unit.
+# The one test command: install what building and testing need (scripts/install-deps.sh --test),
+# configure, build, start a throwaway PostgreSQL (unless TEST_DATABASE_URL is set), run every
+# CTest suite, stop what it started. Extra arguments go to ctest, e.g. scripts/test.sh -L unit.
 #   BUILD_DIR       build directory (default build)
 #   CMAKE_ARGS      extra configure arguments (e.g. -DINGESTD_SANITIZE=address)
 #   BUILD_TARGET    build only these targets, space-separated (default: everything)
@@ -12,6 +12,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BUILD_DIR:-$repo/build}
 jobs=${JOBS:-2}
+
+"$repo/scripts/install-deps.sh" --test
 
 read -ra cmake_args <<<"${CMAKE_ARGS:-}"
 read -ra targets <<<"${BUILD_TARGET:-}"

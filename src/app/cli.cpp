@@ -22,6 +22,7 @@
 #include "app/metrics_server.hpp"
 #include "app/progress.hpp"
 #include "app/service_notify.hpp"
+#include "app/version.hpp"
 #include "common/clock.hpp"
 #include "common/errors.hpp"
 #include "pipeline/pipeline.hpp"
@@ -326,8 +327,18 @@ int command_serve(const Config& config, const SignalWatcher& signals) {
   return kExitOk;
 }
 
-int command_status(const Config& config, const CliState& cli, const SignalWatcher& signals) {
-  auto store = open_store(config, signals.token());
+// One attempt, bounded: status is a look, not a wait (ingestd run is the one that retries).
+constexpr std::chrono::milliseconds kStatusConnectTimeout{2000};
+
+int command_status(const Config& config, const CliState& cli) {
+  std::unique_ptr<Store> store;
+  try {
+    store = std::make_unique<Store>(config.database_url, kStatusConnectTimeout);
+  } catch (const DatabaseError& e) {
+    throw DatabaseError("status: " + std::string(e.what()) +
+                        "; start that PostgreSQL or point DATABASE_URL at the right one (the "
+                        "embedded one of ./run-ingestion.sh: ./run-ingestion.sh status)");
+  }
   store->require_current_schema();
   const StatusReport report = read_status(*store, config.stream);
   if (cli.json) {
@@ -376,7 +387,7 @@ int run_cli(int argc, char** argv) {
       "every event ID.",
       "ingestd"};
   app.footer(kFooter);
-  app.set_version_flag("--version", std::string("ingestd ") + INGESTD_VERSION);
+  app.set_version_flag("--version", "ingestd " + std::string(version_text()));
   app.require_subcommand(1);
   app.fallthrough();
   CliState cli;
@@ -442,7 +453,7 @@ int run_cli(int argc, char** argv) {
       case Command::submit:
         return command_submit(config, cli, signals);
       case Command::status:
-        return command_status(config, cli, signals);
+        return command_status(config, cli);
       case Command::serve:
         return command_serve(config, signals);
     }

@@ -14,9 +14,11 @@
 #include "serve/answer_cache.hpp"
 #include "serve/dashboard.hpp"
 #include "serve/listener.hpp"
+#include "serve/openapi.hpp"
 #include "serve/query_params.hpp"
 #include "serve/read_api.hpp"
 #include "serve/request_limiter.hpp"
+#include "serve/routes.hpp"
 #include "serve/status_report.hpp"
 #include "store/push_sink.hpp"
 #include "store/store_pool.hpp"
@@ -127,7 +129,10 @@ struct ApiServer::Impl {
 
   // Authentication and the per-client limit, before any route runs.
   httplib::Server::HandlerResponse admit(const httplib::Request& req, httplib::Response& res) {
-    if (!req.path.starts_with("/v1/")) return httplib::Server::HandlerResponse::Unhandled;
+    // The API's description is not secret: clients fetch it before they hold a key.
+    if (!req.path.starts_with("/v1/") || req.path == route(RouteId::openapi).path) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     std::string client = "address " + req.remote_addr;
     if (!config.serve_api_key.empty()) {
       if (!same_key(req.get_header_value("X-API-Key"), config.serve_api_key)) {
@@ -205,6 +210,24 @@ struct ApiServer::Impl {
     });
   }
 
+  // Registers a route of the table, refusing the query parameters it does not take.
+  void on(RouteId id, httplib::Server::Handler handler) {
+    const Route& r = route(id);
+    auto checked = [&r, handler = std::move(handler)](const httplib::Request& req,
+                                                      httplib::Response& res) {
+      if (const auto name = unknown_query_parameter(r, req.params)) {
+        send_error(res, 400, "bad_request", unknown_parameter_message(r, *name));
+        return;
+      }
+      handler(req, res);
+    };
+    if (r.method == "POST") {
+      server.Post(route_pattern(r), std::move(checked));
+    } else {
+      server.Get(route_pattern(r), std::move(checked));
+    }
+  }
+
   void routes() {
     // httplib takes ownership of the queue it is handed.
     server.new_task_queue = [] {
@@ -212,19 +235,18 @@ struct ApiServer::Impl {
     };
     server.set_pre_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
-    server.Get(R"(/v1/users/([^/]+)/event_counts)",
-               [this](const httplib::Request& req, httplib::Response& res) {
-                 answer_read(req, res, [&](Store& store) {
-                   return user_event_counts(store, req.matches[1], req.params);
-                 });
-               });
-    server.Get(R"(/v1/users/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    on(RouteId::user_event_counts, [this](const httplib::Request& req, httplib::Response& res) {
+      answer_read(req, res, [&](Store& store) {
+        return user_event_counts(store, req.matches[1], req.params);
+      });
+    });
+    on(RouteId::user_summary, [this](const httplib::Request& req, httplib::Response& res) {
       answer_read(req, res, [&](Store& store) { return user_summary(store, req.matches[1]); });
     });
-    server.Get("/v1/event_counts", [this](const httplib::Request& req, httplib::Response& res) {
+    on(RouteId::event_counts, [this](const httplib::Request& req, httplib::Response& res) {
       answer_read(req, res, [&](Store& store) { return global_event_counts(store, req.params); });
     });
-    server.Get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
+    on(RouteId::status, [this](const httplib::Request& req, httplib::Response& res) {
       with_store(res, [&](Store& store) {
         nlohmann::ordered_json status = status_json(read_status(store, config.stream));
         status["live"] =
@@ -232,14 +254,18 @@ struct ApiServer::Impl {
         return dump(status);
       });
     });
-    server.Post("/v1/events",
-                [this](const httplib::Request& req, httplib::Response& res) { push(req, res); });
+    on(RouteId::push,
+       [this](const httplib::Request& req, httplib::Response& res) { push(req, res); });
+    on(RouteId::openapi, [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(std::string(openapi_yaml()), "application/yaml; charset=utf-8");
+    });
     // The dashboard asks for the API key itself; the page and Chart.js are not secret.
-    server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    on(RouteId::dashboard, [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Cache-Control", "no-cache");
       res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
     });
-    server.Get("/assets/chart.min.js", [this](const httplib::Request&, httplib::Response& res) {
+    on(RouteId::chartjs, [this](const httplib::Request&, httplib::Response& res) {
       if (!chartjs) {
         send_error(res, 404, "not_found",
                    "Chart.js is not installed (Debian package libjs-chart.js)");

@@ -10,9 +10,9 @@ namespace ingestd {
 // web/dashboard.html, compiled into the binary (cmake/EmbedText.cmake).
 std::string_view dashboard_html();
 
-// Chart.js as Debian's libjs-chart.js installs it, or the copy the service installer places
-// beside the binary (that copy first), read whole; nullopt when none does
-// (the page then works without charts and says why).
+// Chart.js from the package's share/ingestd/assets/ (beside the binary's prefix) or as Debian's
+// libjs-chart.js installs it, read whole; nullopt when neither is there (the page then works
+// without charts and says why).
 std::optional<std::string> load_chartjs();
 
 }  // namespace ingestd

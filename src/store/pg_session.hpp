@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/errors.hpp"
+#include "common/text.hpp"
 #include "store/store.hpp"
 
 namespace ingestd {
@@ -24,9 +25,7 @@ struct PgResultDeleter {
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
 inline std::string pg_error(PGconn* conn, const PGresult* res) {
-  std::string msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  return msg;
+  return one_line(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
 }
 
 // The one place that decides why a database operation failed: the connection is gone when

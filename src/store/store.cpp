@@ -10,6 +10,7 @@
 #include "common/buckets.hpp"
 #include "common/errors.hpp"
 #include "common/sleep.hpp"
+#include "common/text.hpp"
 #include "store/event_columns.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_session.hpp"
@@ -20,11 +21,11 @@ namespace ingestd {
 namespace {
 
 // SOCI's PostgreSQL backend re-parses its connect string as key=value pairs and mangles a URI,
-// so a URI is expanded into an equivalent libpq keyword string first.
-std::string soci_connect_string(const std::string& database_url) {
-  if (!database_url.starts_with("postgresql://") && !database_url.starts_with("postgres://")) {
-    return database_url;
-  }
+// so the URI (or keyword string) is expanded into an equivalent libpq keyword string first.
+// Without a connect_timeout of its own, one attempt would wait as long as the kernel retries
+// SYN packets to an unreachable host (minutes), past any budget the caller has.
+std::string soci_connect_string(const std::string& database_url,
+                                std::chrono::seconds connect_timeout) {
   char* error = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
       PQconninfoParse(database_url.c_str(), &error), &PQconninfoFree);
@@ -35,8 +36,10 @@ std::string soci_connect_string(const std::string& database_url) {
     throw DatabaseError("database: DATABASE_URL " + redact_database_url(database_url) + ": " + why);
   }
   std::string out;
+  bool has_timeout = false;
   for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
     if (!o->val) continue;
+    has_timeout = has_timeout || std::string_view(o->keyword) == "connect_timeout";
     out += out.empty() ? "" : " ";
     out += o->keyword;
     out += "='";
@@ -45,6 +48,10 @@ std::string soci_connect_string(const std::string& database_url) {
       out += *c;
     }
     out += "'";
+  }
+  if (!has_timeout) {
+    out += (out.empty() ? "" : " ") + std::string("connect_timeout='") +
+           std::to_string(connect_timeout.count()) + "'";
   }
   return out;
 }
@@ -91,12 +98,17 @@ Store::Store(const std::string& database_url, std::chrono::milliseconds reconnec
   s_->url = database_url;
   s_->reconnect_timeout = reconnect_timeout;
   try {
-    s_->sql.open(soci::postgresql, soci_connect_string(database_url));
+    // libpq's smallest connect_timeout is 2 s; an attempt never takes more than 10 s, so a
+    // long DB_CONNECT_TIMEOUT_S is spent on retries that each report why.
+    const auto attempt =
+        std::clamp(std::chrono::duration_cast<std::chrono::seconds>(reconnect_timeout),
+                   std::chrono::seconds(2), std::chrono::seconds(10));
+    s_->sql.open(soci::postgresql, soci_connect_string(database_url, attempt));
   } catch (const DatabaseError&) {
     throw;
   } catch (const std::exception& e) {
     throw DatabaseError("database: cannot connect to " + redact_database_url(database_url) + ": " +
-                        e.what());
+                        one_line(e.what()));
   }
   session_setup();
 }
@@ -130,7 +142,7 @@ void Store::reconnect(std::chrono::milliseconds timeout, std::stop_token stop) {
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline || stop.stop_requested()) {
         throw DatabaseError("database: reconnecting to " + redact_database_url(s_->url) + ": " +
-                                e.what() + " (gave up after " + std::to_string(attempt) +
+                                one_line(e.what()) + " (gave up after " + std::to_string(attempt) +
                                 " attempts)",
                             DatabaseFailure::connection_lost);
       }

@@ -94,9 +94,9 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
       } catch (const ContractError& e) {
         // A well-formed answer that is not the contract's page will not change by retrying;
         // a few tries only rule out a passing glitch of a proxy in between.
-        const std::string what = "upstream: the response of " + config_.events_url() + " " +
-                                 e.what() + "; does UPSTREAM_BASE_URL point at the events API?";
-        if (++foreign_envelopes_ >= kMaxForeignEnvelopes) throw FatalError(what);
+        const std::string what = "the response of " + config_.events_url() + " " + e.what() +
+                                 "; does UPSTREAM_BASE_URL point at the events API?";
+        if (++foreign_envelopes_ >= kMaxForeignEnvelopes) throw FatalError("upstream: " + what);
         outcome = {OutcomeKind::retry_backoff, what};
       }
     }

@@ -1,11 +1,15 @@
 // The ingestd binary's command line, configuration errors and migrations, against a real
 // PostgreSQL.
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "support.hpp"
@@ -42,7 +46,10 @@ TEST_CASE("--help explains the commands, settings and exit codes, --version prin
   CHECK(r.output.find(" TEXT ") == std::string::npos);
   r = run(ingestd({"--version"}), clean_env());
   expect_exit(r, 0);
-  CHECK(r.output.starts_with("ingestd "));
+  CHECK(r.output.starts_with("ingestd 0."));
+  // The commit the binary was built from: 12 hex digits (and -dirty for a changed tree).
+  CHECK(
+      std::regex_search(r.output, std::regex(R"(^ingestd \S+ \(git [0-9a-f]{12}(-dirty)?\)\n$)")));
   r = run(ingestd({}), clean_env());
   CHECK(r.exit_code == 2);
 }
@@ -170,6 +177,51 @@ TEST_CASE("an unreachable database: retries with backoff, then exits 4 with a re
   CHECK(std::chrono::steady_clock::now() - started >= 2s);
   CHECK(r.output.find("postgresql://ingestd:***@127.0.0.1:1/ingestd") != std::string::npos);
   CHECK(r.output.find("pw-SECRET-456") == std::string::npos);
+}
+
+// A listening socket that never answers: libpq's connect waits on it like on an unreachable
+// host, without a packet leaving the machine.
+class SilentServer {
+ public:
+  SilentServer() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 8) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentServer() { ::close(fd_); }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+TEST_CASE("status with an unreachable database: one line naming it, exit 4 within 3 s") {
+  SilentServer silent;
+  for (const std::string& url :
+       {std::string("postgresql://ingestd:pw-SECRET-789@127.0.0.1:1/ingestd"),
+        "postgresql://ingestd:pw-SECRET-789@127.0.0.1:" + std::to_string(silent.port()) +
+            "/ingestd"}) {
+    CAPTURE(url);
+    auto env = clean_env();
+    env["DATABASE_URL"] = url;
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = run(ingestd({"status"}), env);
+    CHECK(std::chrono::steady_clock::now() - started < 3s);
+    INFO(r.output);
+    CHECK(r.exit_code == 4);
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+    CHECK(r.output.find("postgresql://ingestd:***@127.0.0.1:") != std::string::npos);
+    CHECK(r.output.find("pw-SECRET-789") == std::string::npos);
+    CHECK(r.output.find("./run-ingestion.sh status") != std::string::npos);
+  }
 }
 
 TEST_CASE("status on a fresh database reports nothing started") {

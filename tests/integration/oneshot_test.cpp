@@ -40,10 +40,44 @@ void demo_twice(const fs::path& clone, const std::vector<std::string>& prefix) {
         std::string::npos);
   CHECK(r.output.find("embedded PostgreSQL in ") != std::string::npos);
   CHECK(r.output.find("run-ingestion: dashboard: http://127.0.0.1:") != std::string::npos);
+  // Only what building and running need: the test tools are scripts/test.sh's.
+  CHECK(r.output.find(" packages for building and running ") != std::string::npos);
+  CHECK(r.output.find("for building, running and testing") == std::string::npos);
   r = run(argv, kDemoEnv, 300s, clone);
   expect_exit(r, 0);
   CHECK(r.output.find("ingestion already complete") != std::string::npos);
   CHECK(r.output.find("already accepted") != std::string::npos);
+
+  // The last run's status, with the embedded PostgreSQL started for the look and stopped after.
+  std::vector<std::string> status = argv;
+  status.emplace_back("status");
+  r = run(status, kDemoEnv, 120s, clone);
+  expect_exit(r, 0);
+  CHECK(r.output.find("the last run against the bundled simulator (demo)") != std::string::npos);
+  CHECK(r.output.find("state           ingestion complete") != std::string::npos);
+  CHECK(r.output.find("events stored   200000 of 200000") != std::string::npos);
+  CHECK(r.output.find("#1 accepted") != std::string::npos);
+  std::vector<std::string> pg_status = prefix;
+  pg_status.push_back((clone / "scripts" / "pg-local.sh").string());
+  pg_status.emplace_back("status");
+  CHECK(run(pg_status, {}, 60s, clone).exit_code != 0);
+}
+
+TEST_CASE("the one-shot's packages hold no test tool, and scripts/test.sh's add them") {
+  const std::string script = std::string(INGESTD_SOURCE_DIR) + "/scripts/install-deps.sh";
+  const auto runtime = run({script, "--list"}, {});
+  const auto all = run({script, "--list", "--test"}, {});
+  expect_exit(runtime, 0);
+  expect_exit(all, 0);
+  for (const char* tool : {"chromium", "wrk", "shellcheck", "lintian", "doctest-dev",
+                           "libyaml-cpp-dev", "python3-jsonschema"}) {
+    CAPTURE(tool);
+    CHECK(runtime.output.find(std::string("\n") + tool + "\n") == std::string::npos);
+    CHECK(all.output.find(std::string("\n") + tool + "\n") != std::string::npos);
+  }
+  for (const char* needed : {"libsoci-dev", "postgresql", "libjs-chart.js"}) {
+    CHECK(runtime.output.find(std::string("\n") + needed + "\n") != std::string::npos);
+  }
 }
 
 // A cluster placed outside the checkout is removed with the test.
