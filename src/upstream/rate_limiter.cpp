@@ -370,6 +370,7 @@ void RateLimiter::learn_window(TimePoint sent_at, std::int64_t count, bool exact
 
 void RateLimiter::observe_window(std::optional<Duration> lo, std::optional<Duration> hi,
                                  bool refused) {
+  if (lo || hi) window_guessed_ = false;
   const Duration min_window = std::chrono::milliseconds(1);
   if (lo && *lo >= window_hi_) {
     window_lo_ = *lo;
@@ -444,13 +445,23 @@ void RateLimiter::on_refused(TimePoint sent_at, TimePoint received_at,
   burst_start_ = floor_;
 
   // The server already held `limit` requests: if ours reach further back than the window we
-  // assumed, the window is longer.
+  // assumed, the window is longer. While the window is still the initial guess, the oldest of
+  // them is taken to free its slot when the wait ends, which bounds the window from above (from
+  // its send time, before it arrived), as the first refusal of an upstream that names no limit
+  // teaches it: a limit named only in a 429's body would otherwise leave every later window
+  // paced as the guess. Once counts have bounded the window, the server may hold more than
+  // `limit` (a lowered limit, another client), and only the lower bound is sound.
   if (!limit_known_) return;
   const std::vector<Entry> entries = entries_up_to(sent_at);
   const auto n = static_cast<std::size_t>(limit_);
   bool own = entries.size() > n;
   for (std::size_t i = 1; own && i <= n; ++i) own = !entries[i].unknown && entries[i].confirmed;
-  if (own) observe_window(sent_at - entries[n].at, std::nullopt, true);
+  if (own) {
+    const Duration lo = sent_at - entries[n].at;
+    std::optional<Duration> hi;
+    if (wait && window_guessed_) hi = std::max(lo, received_at + *wait - entries[n].at);
+    observe_window(lo, hi, true);
+  }
 
   // Refused requests stay in the server's log: it holds at least limit + 1 now. A bare
   // Retry-After is all the server chose to say, and it is trusted as is.
@@ -476,6 +487,7 @@ void RateLimiter::learn_from_refusal(TimePoint sent_at, TimePoint received_at,
   if (wait) {
     window_lo_ = Duration(0);
     window_hi_ = std::max<Duration>(received_at + *wait - first->at, std::chrono::milliseconds(1));
+    window_guessed_ = false;
   }
 }
 
@@ -514,7 +526,11 @@ void RateLimiter::restore(const Snapshot& snapshot) {
     limit_ = *snapshot.limit;
     limit_known_ = true;
   }
-  if (snapshot.window > Duration(0)) window_hi_ = snapshot.window;
+  // A window the previous process had learned, not merely the same guess.
+  if (snapshot.window > Duration(0)) {
+    window_hi_ = snapshot.window;
+    window_guessed_ = snapshot.window == options_.initial_window;
+  }
   for (const TimePoint at : snapshot.sent) {
     insert_entry({at, false, false});
     if (options_.ceiling) ceiling_log_.push_back(at);

@@ -168,6 +168,8 @@ class RateLimiter {
   std::deque<TimePoint> ceiling_log_;
   Duration window_lo_{0};
   Duration window_hi_;
+  // No response has bounded the window yet: it is still options_.initial_window.
+  bool window_guessed_ = true;
   std::deque<Entry> log_;  // ascending by send time
   std::vector<TimePoint> in_flight_;
   TimePoint floor_{};

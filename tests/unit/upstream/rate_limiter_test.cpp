@@ -71,13 +71,17 @@ struct UpstreamModel {
   }
 };
 
-// missing: no rate headers anywhere; body_wait: none either, but a 429's body says the wait.
-enum class HeaderMode { honest, missing, garbled, body_wait };
+// missing: no rate headers anywhere; body_wait: none either, but a 429's body says the wait;
+// body_contract: none either, and a 429's body is the contract's, with its rateLimit object.
+enum class HeaderMode { honest, missing, garbled, body_wait, body_contract };
 
 HttpHeaders render(const Reply& r, HeaderMode mode) {
   HttpHeaders h;
   h.add("Content-Type", "application/json");
-  if (mode == HeaderMode::missing || mode == HeaderMode::body_wait) return h;
+  if (mode == HeaderMode::missing || mode == HeaderMode::body_wait ||
+      mode == HeaderMode::body_contract) {
+    return h;
+  }
   if (mode == HeaderMode::garbled) {
     h.add("X-RateLimit-Limit", "abc");
     h.add("X-RateLimit-Remaining", "-1");
@@ -98,6 +102,13 @@ HttpResult respond(const Reply& r, HeaderMode mode) {
   result.headers = render(r, mode);
   if (r.status == 429 && mode == HeaderMode::body_wait) {
     result.body = R"({"error":"Too Many Requests","retryAfter":)" + std::to_string(r.reset) + "}";
+  }
+  if (r.status == 429 && mode == HeaderMode::body_contract) {
+    const std::string reset = std::to_string(r.reset);
+    result.body =
+        R"({"error":"Too Many Requests","code":"RATE_LIMIT_EXCEEDED","rateLimit":{"limit":)" +
+        std::to_string(r.limit) + R"(,"remaining":0,"reset":)" + reset + R"(,"retryAfter":)" +
+        reset + "}}";
   }
   return result;
 }
@@ -381,19 +392,21 @@ TEST_CASE("no rate headers at all: back to back until a 429, which teaches the l
     CHECK(run.refused_at.front() == 10);
     CHECK(run.limiter.limit() == 10);
   }
-  SUBCASE("the wait in the 429's body measures the window") {
-    Run run{.upstream = {2s, 3, {}},
-            .headers = HeaderMode::body_wait,
-            .latency_min = 5ms,
-            .latency_max = 20ms};
-    run.go(24);
-    CHECK(run.refused == 1);
-    CHECK(run.limiter.limit() == 3);
-    CHECK(run.limiter.window() >= 2s);
-    CHECK(run.limiter.window() <= 3s);
-    // 24 requests at 3 per 2 s need 7 windows after the first burst; the refusal costs one.
-    CHECK(run.elapsed() <= 2 * 8 * 2s);
-    MESSAGE("body wait, 3 per 2 s: 24 requests in " << secs(run.elapsed()) << " s");
+  SUBCASE("the wait in the 429's body measures the window, whether the body names the limit") {
+    // body_contract: the limit is known from the body before the window is, and the refusal
+    // must still teach the window, or every later one is paced as the 60 s guess.
+    for (const HeaderMode mode : {HeaderMode::body_wait, HeaderMode::body_contract}) {
+      CAPTURE(mode == HeaderMode::body_wait ? "retryAfter only" : "the contract's body");
+      Run run{.upstream = {2s, 3, {}}, .headers = mode, .latency_min = 5ms, .latency_max = 20ms};
+      run.go(24);
+      CHECK(run.refused == 1);
+      CHECK(run.limiter.limit() == 3);
+      CHECK(run.limiter.window() >= 2s);
+      CHECK(run.limiter.window() <= 3s);
+      // 24 requests at 3 per 2 s need 7 windows after the first burst; the refusal costs one.
+      CHECK(run.elapsed() <= 2 * 8 * 2s);
+      MESSAGE("waits in 429 bodies, 3 per 2 s: 24 requests in " << secs(run.elapsed()) << " s");
+    }
   }
 }
 
