@@ -8,18 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include "ingestd/rate_state.hpp"
+#include "upstream/source_options.hpp"
+
 namespace ingestd {
 
-enum class CursorRecovery { reissue, restart };
 enum class Command { run, migrate, submit, status, serve };
 
 inline constexpr std::string_view kDefaultServeAddr = "127.0.0.1:8080";
-
-// At most `limit` requests in any `window`.
-struct RateCeiling {
-  std::int64_t limit = 0;
-  std::chrono::milliseconds window{0};
-};
 
 struct Config {
   std::string upstream_base_url;  // normalised: no trailing slash, no trailing /api/v1
@@ -81,8 +77,5 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command);
 
 // Parses "N/<duration>" such as 10/60s, 100/1s, 5/500ms or 10/1m; nullopt when malformed.
 std::optional<RateCeiling> parse_rate_ceiling(std::string_view text);
-
-// For log lines: the password of a libpq URI or conninfo string becomes ***.
-std::string redact_database_url(std::string_view url);
 
 }  // namespace ingestd

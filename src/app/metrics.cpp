@@ -4,31 +4,6 @@
 
 namespace ingestd {
 
-void Metrics::count_status(int status) {
-  StatusClass c = status == 0     ? kTransport
-                  : status == 429 ? k429
-                  : status < 300  ? k2xx
-                  : status < 400  ? k3xx
-                  : status < 500  ? k4xx
-                                  : k5xx;
-  http_requests[c].fetch_add(1, std::memory_order_relaxed);
-}
-
-void LatencyHistogram::observe(std::chrono::microseconds latency) {
-  const double seconds = static_cast<double>(latency.count()) / 1e6;
-  std::size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-  buckets[i].fetch_add(1, std::memory_order_relaxed);
-  sum_us.fetch_add(latency.count(), std::memory_order_relaxed);
-  count.fetch_add(1, std::memory_order_relaxed);
-}
-
-std::int64_t Metrics::requests_total() const {
-  std::int64_t total = 0;
-  for (const auto& c : http_requests) total += c.load(std::memory_order_relaxed);
-  return total;
-}
-
 std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
   auto v = [](const std::atomic<std::int64_t>& a) { return a.load(std::memory_order_relaxed); };
   std::string out;
@@ -36,28 +11,28 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
   metric("ingestd_events_inserted_total", "counter", "Events newly stored in PostgreSQL.");
-  out += fmt::format("ingestd_events_inserted_total {}\n", v(m.events_inserted));
+  out += fmt::format("ingestd_events_inserted_total {}\n", v(m.pipeline.events_inserted));
   metric("ingestd_events_quarantined_total", "counter", "Events kept in quarantine with a reason.");
-  out += fmt::format("ingestd_events_quarantined_total {}\n", v(m.events_quarantined));
+  out += fmt::format("ingestd_events_quarantined_total {}\n", v(m.pipeline.events_quarantined));
   metric("ingestd_pages_fetched_total", "counter", "Complete pages received from the upstream.");
-  out += fmt::format("ingestd_pages_fetched_total {}\n", v(m.pages_fetched));
+  out += fmt::format("ingestd_pages_fetched_total {}\n", v(m.source.pages_fetched));
   metric("ingestd_pages_committed_total", "counter", "Pages committed with their checkpoint.");
-  out += fmt::format("ingestd_pages_committed_total {}\n", v(m.pages_committed));
+  out += fmt::format("ingestd_pages_committed_total {}\n", v(m.pipeline.pages_committed));
   metric("ingestd_fetched_bytes_total", "counter", "Response body bytes received (decoded).");
-  out += fmt::format("ingestd_fetched_bytes_total {}\n", v(m.bytes_fetched));
+  out += fmt::format("ingestd_fetched_bytes_total {}\n", v(m.source.bytes_fetched));
   metric("ingestd_http_requests_total", "counter", "Upstream requests by status class.");
-  static constexpr std::array<std::string_view, Metrics::kStatusClasses> names = {
+  static constexpr std::array<std::string_view, SourceStats::kStatusClasses> names = {
       "none", "2xx", "3xx", "4xx", "429", "5xx"};
   for (std::size_t i = 0; i < names.size(); ++i) {
     out += fmt::format("ingestd_http_requests_total{{status=\"{}\"}} {}\n", names[i],
-                       v(m.http_requests[i]));
+                       v(m.source.http_requests[i]));
   }
   metric("ingestd_retries_total", "counter", "Requests retried after a transient failure.");
-  out += fmt::format("ingestd_retries_total {}\n", v(m.retries));
+  out += fmt::format("ingestd_retries_total {}\n", v(m.source.retries));
   metric("ingestd_rate_limit_wait_seconds_total", "counter",
          "Time spent waiting for a request permit.");
   out += fmt::format("ingestd_rate_limit_wait_seconds_total {:.3f}\n",
-                     static_cast<double>(v(m.rate_limit_wait_us)) / 1e6);
+                     static_cast<double>(v(m.source.rate_limit_wait_us)) / 1e6);
   auto histogram = [&](std::string_view name, std::string_view help, const LatencyHistogram& h) {
     metric(name, "histogram", help);
     std::int64_t cumulative = 0;
@@ -72,37 +47,40 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
     out += fmt::format("{}_count {}\n", name, v(h.count));
   };
   histogram("ingestd_batch_commit_seconds", "Latency of one page's commit (rows and checkpoint).",
-            m.commit_latency);
+            m.pipeline.commit_latency);
   metric("ingestd_queue_depth", "gauge", "Pages waiting between pipeline stages.");
-  out += fmt::format("ingestd_queue_depth{{queue=\"fetched\"}} {}\n", v(m.fetch_queue_depth));
-  out += fmt::format("ingestd_queue_depth{{queue=\"decoded\"}} {}\n", v(m.write_queue_depth));
+  out +=
+      fmt::format("ingestd_queue_depth{{queue=\"fetched\"}} {}\n", v(m.pipeline.fetch_queue_depth));
+  out +=
+      fmt::format("ingestd_queue_depth{{queue=\"decoded\"}} {}\n", v(m.pipeline.write_queue_depth));
   metric("ingestd_checkpoint_age_seconds", "gauge", "Seconds since the last committed checkpoint.");
-  const auto last = v(m.last_commit_unix_ms);
+  const auto last = v(m.pipeline.last_commit_unix_ms);
   out += fmt::format("ingestd_checkpoint_age_seconds {:.3f}\n",
                      last == 0 ? 0.0 : static_cast<double>(now_unix_ms - last) / 1e3);
   metric("ingestd_rate_limit_requests", "gauge",
          "Requests per window, as learned from the upstream.");
-  out += fmt::format("ingestd_rate_limit_requests {}\n", v(m.rate_limit));
+  out += fmt::format("ingestd_rate_limit_requests {}\n", v(m.source.rate_limit));
   metric("ingestd_rate_limit_window_seconds", "gauge",
          "Rate-limit window, as learned from the upstream.");
   out += fmt::format("ingestd_rate_limit_window_seconds {:.3f}\n",
-                     static_cast<double>(v(m.rate_window_ms)) / 1e3);
+                     static_cast<double>(v(m.source.rate_window_ms)) / 1e3);
   metric("ingestd_push_requests_total", "counter", "POST /v1/events requests stored.");
-  out += fmt::format("ingestd_push_requests_total {}\n", v(m.push_requests));
+  out += fmt::format("ingestd_push_requests_total {}\n", v(m.serve.push_requests));
   metric("ingestd_push_events_total", "counter", "Pushed events by result.");
-  out += fmt::format("ingestd_push_events_total{{result=\"accepted\"}} {}\n", v(m.push_accepted));
-  out +=
-      fmt::format("ingestd_push_events_total{{result=\"duplicate\"}} {}\n", v(m.push_duplicates));
+  out += fmt::format("ingestd_push_events_total{{result=\"accepted\"}} {}\n",
+                     v(m.serve.push_accepted));
+  out += fmt::format("ingestd_push_events_total{{result=\"duplicate\"}} {}\n",
+                     v(m.serve.push_duplicates));
   out += fmt::format("ingestd_push_events_total{{result=\"quarantined\"}} {}\n",
-                     v(m.push_quarantined));
+                     v(m.serve.push_quarantined));
   histogram("ingestd_push_request_seconds",
-            "Latency of POST /v1/events, from the body read to the answer.", m.push_latency);
+            "Latency of POST /v1/events, from the body read to the answer.", m.serve.push_latency);
   metric("ingestd_serve_cache_requests_total", "counter",
          "Read API answers by whether they came from the answer cache.");
   out += fmt::format("ingestd_serve_cache_requests_total{{result=\"hit\"}} {}\n",
-                     v(m.serve_cache_hits));
+                     v(m.serve.cache_hits));
   out += fmt::format("ingestd_serve_cache_requests_total{{result=\"miss\"}} {}\n",
-                     v(m.serve_cache_misses));
+                     v(m.serve.cache_misses));
   return out;
 }
 

@@ -8,7 +8,8 @@
 #include <thread>
 
 #include "common/clock.hpp"
-#include "common/errors.hpp"
+#include "decode/decoder.hpp"
+#include "ingestd/errors.hpp"
 #include "pipeline/bounded_queue.hpp"
 
 namespace ingestd {
@@ -34,18 +35,18 @@ class FailureLatch {
   std::exception_ptr error_;
 };
 
-void fetch_stage(PageSource& source, BoundedQueue<RawPage>& out, Metrics& metrics,
+void fetch_stage(PageSource& source, BoundedQueue<RawPage>& out, PipelineStats& stats,
                  std::stop_token stop) {
   while (auto page = source.next(stop)) {
     if (!out.push(std::move(*page), stop)) return;
-    metrics.fetch_queue_depth = static_cast<std::int64_t>(out.size());
+    stats.fetch_queue_depth = static_cast<std::int64_t>(out.size());
   }
 }
 
-void decode_stage(BoundedQueue<RawPage>& in, BoundedQueue<DecodedBatch>& out, Metrics& metrics,
+void decode_stage(BoundedQueue<RawPage>& in, BoundedQueue<DecodedBatch>& out, PipelineStats& stats,
                   std::stop_token stop) {
   while (auto raw = in.pop(stop)) {
-    metrics.fetch_queue_depth = static_cast<std::int64_t>(in.size());
+    stats.fetch_queue_depth = static_cast<std::int64_t>(in.size());
     DecodedBatch batch;
     try {
       batch = decode_batch(std::move(*raw));
@@ -55,22 +56,22 @@ void decode_stage(BoundedQueue<RawPage>& in, BoundedQueue<DecodedBatch>& out, Me
       throw TemporaryError("page " + std::to_string(raw->number) + " is corrupt: " + e.what());
     }
     if (!out.push(std::move(batch), stop)) return;
-    metrics.write_queue_depth = static_cast<std::int64_t>(out.size());
+    stats.write_queue_depth = static_cast<std::int64_t>(out.size());
   }
 }
 
-void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, Metrics& metrics,
+void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, PipelineStats& stats,
                   std::stop_token stop, PipelineResult& result) {
   while (auto batch = in.pop(stop)) {
-    metrics.write_queue_depth = static_cast<std::int64_t>(in.size());
+    stats.write_queue_depth = static_cast<std::int64_t>(in.size());
     const auto started = SteadyClock::now();
     const CommitResult r = sink.commit(*batch, stop);
-    metrics.commit_latency.observe(
+    stats.commit_latency.observe(
         std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started));
-    metrics.events_inserted += r.inserted;
-    metrics.events_quarantined += r.quarantined;
-    metrics.pages_committed++;
-    metrics.last_commit_unix_ms = unix_ms_now();
+    stats.events_inserted += r.inserted;
+    stats.events_quarantined += r.quarantined;
+    stats.pages_committed++;
+    stats.last_commit_unix_ms = unix_ms_now();
     for (const auto& q : batch->page.quarantined) {
       spdlog::warn("quarantined an event of page {}: {}", batch->number, q.reason);
     }
@@ -87,14 +88,9 @@ void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, Metrics& metri
 
 }  // namespace
 
-DecodedBatch decode_batch(RawPage&& raw) {
-  DecodedBatch batch{raw.number, std::move(raw.cursor_used), std::move(raw.info), {}};
-  batch.page = decode_page(raw.body);
-  return batch;
-}
-
-Pipeline::Pipeline(PageSource& source, PageSink& sink, Metrics& metrics, std::size_t queue_pages)
-    : source_(source), sink_(sink), metrics_(metrics), queue_pages_(queue_pages) {}
+Pipeline::Pipeline(PageSource& source, PageSink& sink, PipelineStats& stats,
+                   std::size_t queue_pages)
+    : source_(source), sink_(sink), stats_(stats), queue_pages_(queue_pages) {}
 
 PipelineResult Pipeline::run(std::stop_token stop, const std::function<void()>& tick) {
   BoundedQueue<RawPage> fetched(queue_pages_);
@@ -126,13 +122,13 @@ PipelineResult Pipeline::run(std::stop_token stop, const std::function<void()>& 
   PipelineResult result;
   {
     std::jthread fetch_thread(
-        stage([&] { fetch_stage(source_, fetched, metrics_, halt_fetching.get_token()); },
+        stage([&] { fetch_stage(source_, fetched, stats_, halt_fetching.get_token()); },
               [&] { fetched.close(); }));
     std::jthread decode_thread(
-        stage([&] { decode_stage(fetched, decoded, metrics_, abort.get_token()); },
+        stage([&] { decode_stage(fetched, decoded, stats_, abort.get_token()); },
               [&] { decoded.close(); }));
     std::jthread commit_thread(
-        stage([&] { commit_stage(sink_, decoded, metrics_, abort.get_token(), result); }, [] {}));
+        stage([&] { commit_stage(sink_, decoded, stats_, abort.get_token(), result); }, [] {}));
     std::unique_lock lock(done_mutex);
     while (
         !done_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stages_left == 0; })) {

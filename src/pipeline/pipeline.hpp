@@ -5,9 +5,9 @@
 #include <functional>
 #include <stop_token>
 
-#include "app/metrics.hpp"
-#include "pipeline/page_sink.hpp"
-#include "pipeline/page_source.hpp"
+#include "ingestd/page_sink.hpp"
+#include "ingestd/page_source.hpp"
+#include "ingestd/stats.hpp"
 
 namespace ingestd {
 
@@ -17,10 +17,6 @@ struct PipelineResult {
   std::int64_t last_page = 0;  // number of the last committed page (0: none)
 };
 
-// The decoder's step for one page, for every source: the page's events as COPY rows,
-// quarantined events and per-minute counts. Throws PageError when the body is broken.
-DecodedBatch decode_batch(RawPage&& raw);
-
 // Source → decoder → sink, one thread each, joined by bounded queues of `queue_pages`: memory
 // stays flat and backpressure travels from the sink back to the source. The sink sees pages
 // strictly in order. A stop request ends fetching at once; pages already fetched are still
@@ -28,7 +24,7 @@ DecodedBatch decode_batch(RawPage&& raw);
 // stage stops the others and is rethrown by run().
 class Pipeline {
  public:
-  Pipeline(PageSource& source, PageSink& sink, Metrics& metrics, std::size_t queue_pages);
+  Pipeline(PageSource& source, PageSink& sink, PipelineStats& stats, std::size_t queue_pages);
 
   // `tick` runs on the calling thread about every 200 ms while the stages work (progress
   // lines, watchdog pings).
@@ -37,7 +33,7 @@ class Pipeline {
  private:
   PageSource& source_;
   PageSink& sink_;
-  Metrics& metrics_;
+  PipelineStats& stats_;
   std::size_t queue_pages_;
 };
 

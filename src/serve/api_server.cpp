@@ -8,8 +8,7 @@
 #include <optional>
 
 #include "common/clock.hpp"
-#include "common/errors.hpp"
-#include "pipeline/pipeline.hpp"
+#include "ingestd/errors.hpp"
 #include "push/push_source.hpp"
 #include "serve/answer_cache.hpp"
 #include "serve/dashboard.hpp"
@@ -20,8 +19,10 @@
 #include "serve/request_limiter.hpp"
 #include "serve/routes.hpp"
 #include "serve/status_report.hpp"
+#include "store/database_pool.hpp"
+#include "store/event_reader.hpp"
+#include "store/event_writer.hpp"
 #include "store/push_sink.hpp"
-#include "store/store_pool.hpp"
 
 namespace ingestd {
 
@@ -64,10 +65,10 @@ bool same_key(std::string_view a, std::string_view b) {
 }  // namespace
 
 struct ApiServer::Impl {
-  const Config& config;
-  Metrics& metrics;
+  const ServeOptions options;
+  ServeStats& stats;
   LiveStatus live;
-  StorePool pool;
+  DatabasePool pool;
   AnswerCache cache;
   httplib::Server server;
   std::optional<std::string> chartjs = load_chartjs();
@@ -75,13 +76,13 @@ struct ApiServer::Impl {
   std::optional<RequestLimiter> limiter;
   std::optional<Listener> listener;  // last: stops serving before the rest goes
 
-  Impl(const Config& c, Metrics& m, std::stop_token stop, LiveStatus l)
-      : config(c),
-        metrics(m),
+  Impl(ServeOptions o, ServeStats& m, std::stop_token stop, LiveStatus l)
+      : options(std::move(o)),
+        stats(m),
         live(std::move(l)),
-        pool(c.database_url, kPoolConnections, c.db_connect_timeout, stop),
-        cache(c.serve_cache_bytes) {
-    if (c.serve_rate_limit) limiter.emplace(*c.serve_rate_limit);
+        pool(options.database_url, kPoolConnections, options.db_connect_timeout, stop),
+        cache(options.cache_bytes) {
+    if (options.rate_limit) limiter.emplace(*options.rate_limit);
     if (!chartjs)
       spdlog::warn(
           "serve: Chart.js not found; the dashboard shows no charts (install libjs-chart.js)");
@@ -92,7 +93,7 @@ struct ApiServer::Impl {
   template <typename F>
   void with_store(httplib::Response& res, F&& f) {
     try {
-      StorePool::Lease store = pool.acquire(kPoolWait);
+      DatabasePool::Lease store = pool.acquire(kPoolWait);
       try {
         send_body(res, 200, f(*store));
       } catch (const DatabaseError& e) {
@@ -112,15 +113,16 @@ struct ApiServer::Impl {
   // snapshot: exact either way, and one round trip when kept.
   template <typename F>
   void answer_read(const httplib::Request& req, httplib::Response& res, F&& compute) {
-    with_store(res, [&](Store& store) {
+    with_store(res, [&](Database& db) {
+      EventReader store(db);
       if (cache.enabled()) {
         if (auto kept = cache.find(req.target, store.current_snapshot())) {
-          metrics.serve_cache_hits++;
+          stats.cache_hits++;
           return std::move(*kept);
         }
-        metrics.serve_cache_misses++;
+        stats.cache_misses++;
       }
-      const Store::ReadTransaction read(store);
+      const EventReader::ReadTransaction read(store);
       std::string body = dump(compute(store));
       if (cache.enabled()) cache.put(req.target, read.snapshot(), body);
       return body;
@@ -134,8 +136,8 @@ struct ApiServer::Impl {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     std::string client = "address " + req.remote_addr;
-    if (!config.serve_api_key.empty()) {
-      if (!same_key(req.get_header_value("X-API-Key"), config.serve_api_key)) {
+    if (!options.api_key.empty()) {
+      if (!same_key(req.get_header_value("X-API-Key"), options.api_key)) {
         send_error(res, 401, "unauthorized",
                    req.has_header("X-API-Key") ? "X-API-Key is wrong"
                                                : "X-API-Key is required (SERVE_API_KEY is set)");
@@ -166,7 +168,7 @@ struct ApiServer::Impl {
 
   // POST /v1/events: decoded while no connection is held, then one transaction.
   void push(const httplib::Request& req, httplib::Response& res) {
-    if (config.serve_api_key.empty()) {
+    if (options.api_key.empty()) {
       send_error(res, 403, "forbidden",
                  "push ingest is disabled: set SERVE_API_KEY to enable POST /v1/events (clients "
                  "send it as X-API-Key)");
@@ -179,22 +181,20 @@ struct ApiServer::Impl {
                         req.get_header_value("Content-Type").starts_with("application/x-ndjson")
                             ? PushSource::Format::ndjson
                             : PushSource::Format::json_array);
-      batch = decode_batch(std::move(*source.next({})));
+      batch = source.decode();
     } catch (const PushBodyError& e) {
       send_error(res, 400, "bad_request", std::string("body: ") + e.what());
       return;
-    } catch (const PageError& e) {
-      send_error(res, 400, "bad_request", std::string("body: ") + e.what());
-      return;
     }
-    with_store(res, [&](Store& store) {
-      PushSink sink(store);
+    with_store(res, [&](Database& db) {
+      EventWriter writer(db);
+      PushSink sink(writer);
       const CommitResult r = sink.commit(batch, {});
       const auto duplicates = static_cast<std::int64_t>(batch.page.row_count) - r.inserted;
-      metrics.push_requests++;
-      metrics.push_accepted += r.inserted;
-      metrics.push_duplicates += duplicates;
-      metrics.push_quarantined += static_cast<std::int64_t>(batch.page.quarantined.size());
+      stats.push_requests++;
+      stats.push_accepted += r.inserted;
+      stats.push_duplicates += duplicates;
+      stats.push_quarantined += static_cast<std::int64_t>(batch.page.quarantined.size());
       nlohmann::ordered_json quarantined = nlohmann::ordered_json::array();
       for (const QuarantinedEvent& q : batch.page.quarantined) {
         quarantined.push_back(
@@ -202,7 +202,7 @@ struct ApiServer::Impl {
              {"id", q.id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(q.id)},
              {"reason", q.reason}});
       }
-      metrics.push_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
+      stats.push_latency.observe(std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::steady_clock::now() - started));
       return dump({{"accepted", r.inserted},
                    {"duplicates", duplicates},
@@ -236,19 +236,21 @@ struct ApiServer::Impl {
     server.set_pre_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
     on(RouteId::user_event_counts, [this](const httplib::Request& req, httplib::Response& res) {
-      answer_read(req, res, [&](Store& store) {
+      answer_read(req, res, [&](EventReader& store) {
         return user_event_counts(store, req.matches[1], req.params);
       });
     });
     on(RouteId::user_summary, [this](const httplib::Request& req, httplib::Response& res) {
-      answer_read(req, res, [&](Store& store) { return user_summary(store, req.matches[1]); });
+      answer_read(req, res,
+                  [&](EventReader& store) { return user_summary(store, req.matches[1]); });
     });
     on(RouteId::event_counts, [this](const httplib::Request& req, httplib::Response& res) {
-      answer_read(req, res, [&](Store& store) { return global_event_counts(store, req.params); });
+      answer_read(req, res,
+                  [&](EventReader& store) { return global_event_counts(store, req.params); });
     });
     on(RouteId::status, [this](const httplib::Request& req, httplib::Response& res) {
-      with_store(res, [&](Store& store) {
-        nlohmann::ordered_json status = status_json(read_status(store, config.stream));
+      with_store(res, [&](Database& db) {
+        nlohmann::ordered_json status = status_json(read_status(db, options.stream));
         status["live"] =
             live ? live(req.get_param_value("history") == "1") : nlohmann::ordered_json(nullptr);
         return dump(status);
@@ -304,14 +306,14 @@ struct ApiServer::Impl {
     server.set_keep_alive_max_count(10'000);
     // Answers leave at once instead of waiting for the client's delayed ACK (40 ms).
     server.set_tcp_nodelay(true);
-    server.set_payload_max_length(config.ingest_max_body);
+    server.set_payload_max_length(options.ingest_max_body);
   }
 };
 
-ApiServer::ApiServer(const Config& config, Metrics& metrics, std::stop_token stop, LiveStatus live)
-    : impl_(std::make_unique<Impl>(config, metrics, stop, std::move(live))) {
+ApiServer::ApiServer(ServeOptions options, ServeStats& stats, std::stop_token stop, LiveStatus live)
+    : impl_(std::make_unique<Impl>(std::move(options), stats, stop, std::move(live))) {
   impl_->routes();
-  impl_->listener.emplace(impl_->server, config.serve_addr, "SERVE_ADDR");
+  impl_->listener.emplace(impl_->server, impl_->options.addr, "SERVE_ADDR");
 }
 
 ApiServer::~ApiServer() = default;

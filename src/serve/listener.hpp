@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "common/errors.hpp"
+#include "ingestd/errors.hpp"
 
 namespace ingestd {
 

@@ -7,7 +7,7 @@
 #include "common/buckets.hpp"
 #include "common/timestamp.hpp"
 #include "serve/query_params.hpp"
-#include "store/store.hpp"
+#include "store/event_reader.hpp"
 
 namespace ingestd {
 
@@ -144,7 +144,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> put_range(
 
 }  // namespace
 
-nlohmann::ordered_json user_event_counts(Store& store, const std::string& raw_user_id,
+nlohmann::ordered_json user_event_counts(EventReader& store, const std::string& raw_user_id,
                                          const QueryParams& params) {
   const std::string user_id = parse_user_id(raw_user_id);
   const CountsQuery q = parse_counts_query(params, false);
@@ -152,7 +152,8 @@ nlohmann::ordered_json user_event_counts(Store& store, const std::string& raw_us
   // An explicit range is checked before the query; a default one once the span is known.
   std::optional<BucketSeries> series;
   if (q.from_us && q.to_us) series.emplace(*q.from_us, *q.to_us, q);
-  const Store::UserBuckets found = store.user_buckets(user_id, q.from_us, q.to_us, q.bucket_s);
+  const EventReader::UserBuckets found =
+      store.user_buckets(user_id, q.from_us, q.to_us, q.bucket_s);
   const auto range = put_range(out, q, found.span);
   if (!range) return out;
   if (!series) series.emplace(range->first, range->second, q);
@@ -161,7 +162,7 @@ nlohmann::ordered_json user_event_counts(Store& store, const std::string& raw_us
   return out;
 }
 
-nlohmann::ordered_json global_event_counts(Store& store, const QueryParams& params) {
+nlohmann::ordered_json global_event_counts(EventReader& store, const QueryParams& params) {
   const CountsQuery q = parse_counts_query(params, true);
   const auto span = q.from_us && q.to_us ? std::nullopt : store.global_span(q.type);
   nlohmann::ordered_json out = {
@@ -184,7 +185,7 @@ nlohmann::ordered_json global_event_counts(Store& store, const QueryParams& para
   return out;
 }
 
-nlohmann::ordered_json user_summary(Store& store, const std::string& raw_user_id) {
+nlohmann::ordered_json user_summary(EventReader& store, const std::string& raw_user_id) {
   const std::string user_id = parse_user_id(raw_user_id);
   const UserSummary summary = store.user_summary(user_id);
   nlohmann::ordered_json by_type = nlohmann::ordered_json::object();

@@ -6,7 +6,7 @@
 
 namespace ingestd {
 
-class Store;
+class EventReader;
 
 // A query string's parameters, as the HTTP layer decoded them.
 using QueryParams = std::multimap<std::string, std::string>;
@@ -15,12 +15,12 @@ using QueryParams = std::multimap<std::string, std::string>;
 // naming the parameter at fault, and DatabaseError when the store fails.
 
 // GET /v1/users/{user_id}/event_counts
-nlohmann::ordered_json user_event_counts(Store& store, const std::string& user_id,
+nlohmann::ordered_json user_event_counts(EventReader& store, const std::string& user_id,
                                          const QueryParams& params);
 // GET /v1/event_counts
-nlohmann::ordered_json global_event_counts(Store& store, const QueryParams& params);
+nlohmann::ordered_json global_event_counts(EventReader& store, const QueryParams& params);
 // GET /v1/users/{user_id}
-nlohmann::ordered_json user_summary(Store& store, const std::string& user_id);
+nlohmann::ordered_json user_summary(EventReader& store, const std::string& user_id);
 
 // More buckets than this in one answer is a 400.
 inline constexpr std::int64_t kMaxBuckets = 10'000;

@@ -5,7 +5,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "app/config.hpp"
+#include "ingestd/rate_state.hpp"
 
 namespace ingestd {
 

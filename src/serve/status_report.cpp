@@ -5,12 +5,13 @@
 
 namespace ingestd {
 
-StatusReport read_status(Store& store, const std::string& stream) {
+StatusReport read_status(Database& db, const std::string& stream) {
+  EventReader store(db);
   StatusReport r;
   r.checkpoint = store.load_checkpoint(stream);
   r.stored_events = store.count_events_rolled_up();
   r.quarantined = store.count_quarantine();
-  r.submissions = store.submissions();
+  r.submissions = SubmissionLedger(db).submissions();
   r.push = store.push_totals();
   return r;
 }

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "store/store.hpp"
+#include "store/database.hpp"
+#include "store/event_reader.hpp"
+#include "store/submission_ledger.hpp"
 
 namespace ingestd {
 
@@ -19,7 +21,7 @@ struct StatusReport {
   PushTotals push;
 };
 
-StatusReport read_status(Store& store, const std::string& stream);
+StatusReport read_status(Database& db, const std::string& stream);
 nlohmann::ordered_json status_json(const StatusReport& report);
 
 }  // namespace ingestd

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/errors.hpp"
 #include "common/text.hpp"
-#include "store/store.hpp"
+#include "ingestd/errors.hpp"
+#include "store/database.hpp"
 
 namespace ingestd {
 
@@ -29,11 +29,15 @@ inline std::string pg_error(PGconn* conn, const PGresult* res) {
 }
 
 // The one place that decides why a database operation failed: the connection is gone when
-// libpq says so or the SQLSTATE is of class 08; 23505 is an id already stored.
+// libpq says so, the SQLSTATE is of class 08, or the server is ending the session (57P01
+// admin shutdown as in `pg_ctl restart -m fast`, 57P02 crash shutdown, ...: libpq may read that
+// FATAL before it sees the socket close, and still report the connection as good); 23505 is an
+// id already stored.
 inline DatabaseError database_error(PGconn* conn, std::string_view context, std::string_view detail,
                                     std::string_view sqlstate) {
   DatabaseFailure failure = DatabaseFailure::other;
-  if (!conn || PQstatus(conn) != CONNECTION_OK || sqlstate.starts_with("08")) {
+  if (!conn || PQstatus(conn) != CONNECTION_OK || sqlstate.starts_with("08") ||
+      sqlstate.starts_with("57P")) {
     failure = DatabaseFailure::connection_lost;
   } else if (sqlstate == "23505") {
     failure = DatabaseFailure::unique_violation;
@@ -66,7 +70,7 @@ inline std::string iso8601(std::string_view column) {
          " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
 }
 
-struct Store::Session {
+struct Database::Session {
   soci::session sql;
   std::string url;
   std::chrono::milliseconds reconnect_timeout{0};
@@ -80,7 +84,7 @@ struct Store::Session {
 };
 
 template <typename F>
-auto Store::guarded(const char* context, F&& f) -> decltype(f()) {
+auto Database::guarded(const char* context, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const soci::postgresql_soci_error& e) {

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "pipeline/page_sink.hpp"
-#include "store/store.hpp"
+#include "ingestd/page_sink.hpp"
+#include "store/event_writer.hpp"
 
 namespace ingestd {
 
@@ -9,14 +9,14 @@ namespace ingestd {
 // push totals in one transaction, with no cursor to advance.
 class PushSink : public PageSink {
  public:
-  explicit PushSink(Store& store) : store_(store) {}
+  explicit PushSink(EventWriter& writer) : writer_(writer) {}
 
   CommitResult commit(const DecodedBatch& batch, std::stop_token) override {
-    return store_.commit_push(batch.page);
+    return writer_.commit_push(batch.page);
   }
 
  private:
-  Store& store_;
+  EventWriter& writer_;
 };
 
 }  // namespace ingestd

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "pipeline/page_sink.hpp"
-#include "store/store.hpp"
+#include "ingestd/page_sink.hpp"
+#include "store/event_writer.hpp"
 
 namespace ingestd {
 
@@ -11,16 +11,17 @@ namespace ingestd {
 // one transaction, for one stream.
 class StoreSink : public PageSink {
  public:
-  StoreSink(Store& store, std::string stream) : store_(store), stream_(std::move(stream)) {}
+  StoreSink(EventWriter& writer, std::string stream)
+      : writer_(writer), stream_(std::move(stream)) {}
 
   CommitResult commit(const DecodedBatch& batch, std::stop_token stop) override {
     const PageCommit commit{batch.number, batch.info.next_cursor, !batch.info.has_more,
                             batch.info.total, batch.cursor_used};
-    return store_.commit_page(stream_, commit, batch.page, stop);
+    return writer_.commit_page(stream_, commit, batch.page, stop);
   }
 
  private:
-  Store& store_;
+  EventWriter& writer_;
   std::string stream_;
 };
 

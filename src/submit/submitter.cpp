@@ -6,8 +6,10 @@
 #include <random>
 
 #include "common/backoff.hpp"
-#include "common/errors.hpp"
 #include "common/sleep.hpp"
+#include "ingestd/errors.hpp"
+#include "store/event_reader.hpp"
+#include "store/submission_ledger.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/outcome.hpp"
 
@@ -31,8 +33,9 @@ LedgerOutcome ledger_outcome(SubmissionOutcomeKind k) {
   return LedgerOutcome::unknown;
 }
 
-std::string preview(Store& store, std::int64_t count) {
-  Store::IdReader reader(store);
+std::string preview(Database& db, std::int64_t count) {
+  SubmissionLedger ledger(db);
+  SubmissionLedger::IdReader reader(ledger);
   std::string text;
   char buf[4096];
   int lines = 0;
@@ -49,17 +52,17 @@ std::string preview(Store& store, std::int64_t count) {
          text;
 }
 
-void check_preconditions(const Config& config, Store& store, const SubmitOptions& options,
+void check_preconditions(const SubmitterOptions& options, Database& db, const SubmitMode& mode,
                          std::int64_t stored) {
-  const Checkpoint cp = store.load_checkpoint(config.stream);
-  if (!cp.done && !options.force) {
+  const Checkpoint cp = EventReader(db).load_checkpoint(options.stream);
+  if (!cp.done && !mode.force) {
     throw SubmissionError("submission: ingestion is not finished (" + std::to_string(cp.pages) +
                           " pages, " + std::to_string(stored) +
                           " events stored); run `ingestd run` first or pass --force");
   }
   // A quarantined event was read but cannot be stored; it still accounts for one of the upstream's.
-  const std::int64_t quarantined = store.count_quarantine();
-  if (cp.upstream_total && *cp.upstream_total != stored + quarantined && !options.force) {
+  const std::int64_t quarantined = EventReader(db).count_quarantine();
+  if (cp.upstream_total && *cp.upstream_total != stored + quarantined && !mode.force) {
     throw SubmissionError("submission: " + std::to_string(stored) + " events stored and " +
                           std::to_string(quarantined) + " quarantined, but the upstream reported " +
                           std::to_string(*cp.upstream_total) +
@@ -70,7 +73,7 @@ void check_preconditions(const Config& config, Store& store, const SubmitOptions
 // An attempt whose outcome is unknown (the process died, or no answer came) may have been
 // accepted. Where the endpoint lists earlier submissions, one with this run's ID count settles
 // it, and the attempt is recorded as accepted instead of spending another.
-std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& store,
+std::optional<SubmissionRecord> reconcile_unknown(const SubmitterOptions& options, Database& db,
                                                   HttpClient& http, std::int64_t ids,
                                                   const std::vector<SubmissionRecord>& ledger,
                                                   std::stop_token stop) {
@@ -79,7 +82,7 @@ std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& s
   });
   if (unknown == ledger.rend()) return std::nullopt;
   HttpResult listing;
-  http.get(config.submission_url, listing, stop);
+  http.get(options.url, listing, stop);
   if (listing.status != 200) {
     spdlog::info(
         "submission: the endpoint lists no earlier submissions ({}); attempt {} stays "
@@ -92,7 +95,8 @@ std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& s
   SubmissionRecord accepted = *unknown;
   accepted.outcome = LedgerOutcome::accepted;
   accepted.response = "reconciled from the endpoint's list of submissions: " + *listed;
-  store.finish_submission(accepted.attempt, ids, 200, accepted.outcome, *accepted.response);
+  SubmissionLedger(db).finish_submission(accepted.attempt, ids, 200, accepted.outcome,
+                                         *accepted.response);
   spdlog::info("submission: attempt {} was accepted by the upstream ({} IDs); nothing sent",
                accepted.attempt, ids);
   return accepted;
@@ -100,10 +104,10 @@ std::optional<SubmissionRecord> reconcile_unknown(const Config& config, Store& s
 
 // The acceptance the ledger records, or one the endpoint confirms for an attempt whose outcome
 // was unknown; nullopt when there is none.
-std::optional<SubmissionRecord> find_acceptance(const Config& config, Store& store,
+std::optional<SubmissionRecord> find_acceptance(const SubmitterOptions& options, Database& db,
                                                 HttpClient& http, std::int64_t ids,
                                                 std::stop_token stop) {
-  const auto ledger = store.submissions();
+  const auto ledger = SubmissionLedger(db).submissions();
   const auto ok = std::find_if(ledger.begin(), ledger.end(), [](const SubmissionRecord& r) {
     return r.outcome == LedgerOutcome::accepted;
   });
@@ -111,9 +115,9 @@ std::optional<SubmissionRecord> find_acceptance(const Config& config, Store& sto
     spdlog::info("submission: attempt {} was already accepted; nothing sent", ok->attempt);
     return *ok;
   }
-  auto accepted = reconcile_unknown(config, store, http, ids, ledger, stop);
-  if (!accepted && static_cast<int>(ledger.size()) >= config.submission_max_attempts) {
-    throw SubmissionError("submission: all " + std::to_string(config.submission_max_attempts) +
+  auto accepted = reconcile_unknown(options, db, http, ids, ledger, stop);
+  if (!accepted && static_cast<int>(ledger.size()) >= options.max_attempts) {
+    throw SubmissionError("submission: all " + std::to_string(options.max_attempts) +
                           " attempts are used (SUBMISSION_MAX_ATTEMPTS); see `ingestd status`");
   }
   return accepted;
@@ -128,81 +132,82 @@ struct Attempt {
 
 // One attempt: recorded in the ledger before any byte leaves, the IDs streamed from the store
 // into the upload, and the answer recorded after.
-Attempt send_once(const Config& config, Store& store, HttpClient& http, const std::string& url,
-                  std::int64_t ids, std::stop_token stop) {
+Attempt send_once(const SubmitterOptions& options, Database& db, HttpClient& http,
+                  const std::string& url, std::int64_t ids, std::stop_token stop) {
   Attempt a;
-  a.number = store.begin_submission(config.stream);
+  a.number = SubmissionLedger(db).begin_submission(options.stream);
   spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}", a.number,
-               config.submission_max_attempts, ids, config.submission_url);
+               options.max_attempts, ids, options.url);
   std::uint64_t bytes = 0;
   {
-    Store::IdReader reader(store);
+    SubmissionLedger ledger(db);
+    SubmissionLedger::IdReader reader(ledger);
     try {
       http.post_stream(
           url, "text/plain", [&](char* out, std::size_t n) { return reader.read(out, n); },
           a.result, bytes, stop);
     } catch (const DatabaseError& e) {
-      store.finish_submission(a.number, reader.rows(), std::nullopt, LedgerOutcome::unknown,
-                              e.what());
+      SubmissionLedger(db).finish_submission(a.number, reader.rows(), std::nullopt,
+                                             LedgerOutcome::unknown, e.what());
       throw;
     }
     a.ids_sent = reader.rows();
   }
   a.outcome = classify_submission_response(a.result);
   const bool answered = a.result.status != 0;
-  store.finish_submission(
+  SubmissionLedger(db).finish_submission(
       a.number, a.ids_sent, answered ? std::optional<int>(a.result.status) : std::nullopt,
       ledger_outcome(a.outcome.kind), answered ? a.result.body : a.result.transport_error);
   return a;
 }
 
-std::string submission_url(const Config& config, const HttpClient& http) {
-  std::string url = config.submission_url;
-  if (config.submission_repo.empty()) {
+std::string submission_url(const SubmitterOptions& options, const HttpClient& http) {
+  std::string url = options.url;
+  if (options.repo.empty()) {
     spdlog::warn("submission: SUBMISSION_REPO is not set; sending without github_repo");
     return url;
   }
   return url + (url.find('?') == std::string::npos ? "?" : "&") +
-         "github_repo=" + http.escape(config.submission_repo);
+         "github_repo=" + http.escape(options.repo);
 }
 
 }  // namespace
 
-SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options,
+SubmitReport submit_ids(const SubmitterOptions& options, Database& db, const SubmitMode& mode,
                         std::stop_token stop) {
-  const std::int64_t stored = store.count_events();
-  check_preconditions(config, store, options, stored);
+  const std::int64_t stored = EventReader(db).count_events();
+  check_preconditions(options, db, mode, stored);
 
   SubmitReport report;
   report.ids = stored;
-  if (options.dry_run) {
+  if (mode.dry_run) {
     report.result = SubmitReport::Result::dry_run;
-    report.response = preview(store, stored);
+    report.response = preview(db, stored);
     return report;
   }
 
-  if (int n = store.close_interrupted_submissions(); n > 0) {
+  if (int n = SubmissionLedger(db).close_interrupted_submissions(); n > 0) {
     spdlog::warn(
         "submission: {} earlier attempt(s) were interrupted; their outcome is unknown and they "
         "count",
         n);
   }
-  HttpClient http({config.api_key,
-                   std::max(config.http_timeout, std::chrono::milliseconds(600'000)),
-                   config.http_connect_timeout, false});
-  const std::string url = submission_url(config, http);
+  HttpClient http({options.api_key,
+                   std::max(options.http_timeout, std::chrono::milliseconds(600'000)),
+                   options.http_connect_timeout, false});
+  const std::string url = submission_url(options, http);
   Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000),
                                 .max = std::chrono::milliseconds(60'000),
-                                .max_attempts = config.submission_max_attempts},
+                                .max_attempts = options.max_attempts},
                   std::random_device{}());
   for (;;) {
-    if (auto accepted = find_acceptance(config, store, http, stored, stop)) {
+    if (auto accepted = find_acceptance(options, db, http, stored, stop)) {
       report.result = SubmitReport::Result::already_accepted;
       report.attempt = accepted->attempt;
       report.response = accepted->response.value_or("");
       return report;
     }
-    const Attempt a = send_once(config, store, http, url, stored, stop);
+    const Attempt a = send_once(options, db, http, url, stored, stop);
     switch (a.outcome.kind) {
       case SubmissionOutcomeKind::accepted:
         report.result = SubmitReport::Result::accepted;
@@ -224,7 +229,7 @@ SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions&
       throw SubmissionError("submission: stopped during attempt " + std::to_string(a.number));
     }
     const auto delay = backoff.next();
-    if (!delay || a.number >= config.submission_max_attempts) {
+    if (!delay || a.number >= options.max_attempts) {
       throw SubmissionError("submission: attempt " + std::to_string(a.number) + " failed (" +
                             a.outcome.message + ") and no attempt is left");
     }

@@ -1,16 +1,28 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stop_token>
 #include <string>
 
-#include "app/config.hpp"
-#include "store/store.hpp"
+#include "store/database.hpp"
 
 namespace ingestd {
 
-struct SubmitOptions {
+// What the submission needs to know, built by src/app/wiring.cpp.
+struct SubmitterOptions {
+  std::string stream;
+  std::string url;   // the submission endpoint
+  std::string repo;  // github_repo query parameter; empty: none
+  std::string api_key;
+  int max_attempts = 5;
+  std::chrono::milliseconds http_timeout{120'000};
+  std::chrono::milliseconds http_connect_timeout{10'000};
+};
+
+// How one `ingestd submit` was asked to behave.
+struct SubmitMode {
   bool force = false;    // submit although ingestion is unfinished or the count differs
   bool dry_run = false;  // count and show the first IDs, send nothing
 };
@@ -26,7 +38,7 @@ struct SubmitReport {
 // upload, constant memory) under the attempt ledger's rules: nothing is sent after a recorded
 // success, the cap is never exceeded, and an attempt whose fate is unknown still counts.
 // Throws SubmissionError (exit 5) or AuthError (exit 3) when it cannot succeed.
-SubmitReport submit_ids(const Config& config, Store& store, const SubmitOptions& options,
+SubmitReport submit_ids(const SubmitterOptions& options, Database& db, const SubmitMode& mode,
                         std::stop_token stop = {});
 
 }  // namespace ingestd

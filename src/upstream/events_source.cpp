@@ -5,9 +5,10 @@
 #include <random>
 
 #include "common/clock.hpp"
-#include "common/errors.hpp"
 #include "common/sleep.hpp"
+#include "ingestd/errors.hpp"
 #include "upstream/cursor.hpp"
+#include "upstream/envelope.hpp"
 #include "upstream/outcome.hpp"
 
 namespace ingestd {
@@ -15,16 +16,6 @@ namespace ingestd {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-RateLimiter::Options limiter_options(const Config& config) {
-  RateLimiter::Options options;
-  if (config.rate_limit) {
-    options.ceiling = RateLimiter::Ceiling{
-        config.rate_limit->limit,
-        std::chrono::duration_cast<RateLimiter::Duration>(config.rate_limit->window)};
-  }
-  return options;
-}
 
 // How many complete JSON answers that are not the contract's page end the run.
 constexpr int kMaxForeignEnvelopes = 3;
@@ -34,14 +25,15 @@ constexpr auto kRecordLead = std::chrono::milliseconds(20);
 
 }  // namespace
 
-EventsSource::EventsSource(const Config& config, Metrics& metrics,
+EventsSource::EventsSource(SourceOptions options, SourceStats& stats,
                            std::optional<std::string> cursor, std::int64_t pages_done,
                            RateStateStore& rate_state)
-    : config_(config),
-      metrics_(metrics),
-      http_({config.api_key, config.http_timeout, config.http_connect_timeout, config.http_gzip}),
-      limiter_(limiter_options(config)),
-      backoff_(BackoffPolicy{.max_attempts = config.retry_max_attempts}, std::random_device{}()),
+    : options_(std::move(options)),
+      stats_(stats),
+      http_({options_.api_key, options_.http_timeout, options_.http_connect_timeout,
+             options_.http_gzip}),
+      limiter_(RateLimiter::Options{.ceiling = options_.rate_limit}),
+      backoff_(BackoffPolicy{.max_attempts = options_.retry_max_attempts}, std::random_device{}()),
       cursor_(std::move(cursor)),
       page_number_(pages_done),
       rate_state_(rate_state) {
@@ -57,7 +49,7 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     const auto now = SteadyClock::now();
     const auto permit = limiter_.next_send_time(now);
     if (permit > now) {
-      metrics_.rate_limit_wait_us +=
+      stats_.rate_limit_wait_us +=
           std::chrono::duration_cast<std::chrono::microseconds>(permit - now).count();
       if (!sleep_until(permit, stop)) return std::nullopt;
     }
@@ -69,16 +61,16 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     http_.get(url, result, stop);
     if (stop.stop_requested()) return std::nullopt;
     const auto received = SteadyClock::now();
-    metrics_.count_status(result.status);
+    stats_.count_status(result.status);
     limiter_.on_response(sent, received, result.status,
                          parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()}));
-    metrics_.rate_limit = limiter_.limit().value_or(0);
-    metrics_.rate_window_ms =
+    stats_.rate_limit = limiter_.limit().value_or(0);
+    stats_.rate_window_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
     spdlog::debug("upstream: HTTP {} in {} ms; limit {}, window {} ms, next request in {} ms",
                   result.status,
                   std::chrono::duration_cast<std::chrono::milliseconds>(received - sent).count(),
-                  metrics_.rate_limit.load(), metrics_.rate_window_ms.load(),
+                  stats_.rate_limit.load(), stats_.rate_window_ms.load(),
                   std::chrono::duration_cast<std::chrono::milliseconds>(
                       limiter_.next_send_time(received) - received)
                       .count());
@@ -94,7 +86,7 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
       } catch (const ContractError& e) {
         // A well-formed answer that is not the contract's page will not change by retrying;
         // a few tries only rule out a passing glitch of a proxy in between.
-        const std::string what = "the response of " + config_.events_url() + " " + e.what() +
+        const std::string what = "the response of " + options_.events_url + " " + e.what() +
                                  "; does UPSTREAM_BASE_URL point at the events API?";
         if (++foreign_envelopes_ >= kMaxForeignEnvelopes) throw FatalError("upstream: " + what);
         outcome = {OutcomeKind::retry_backoff, what};
@@ -104,11 +96,11 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     switch (outcome.kind) {
       case OutcomeKind::ok: {
         backoff_.reset();
-        metrics_.pages_fetched++;
-        metrics_.bytes_fetched += static_cast<std::int64_t>(result.body.size());
-        if (info->total) metrics_.upstream_total = *info->total;
+        stats_.pages_fetched++;
+        stats_.bytes_fetched += static_cast<std::int64_t>(result.body.size());
+        if (info->total) stats_.upstream_total = *info->total;
         if (info->cursor_expires_in_s) cursor_ttl_s_ = *info->cursor_expires_in_s;
-        RawPage page{++page_number_, cursor_.value_or(""), std::move(result.body), *info};
+        RawPage page{++page_number_, cursor_.value_or(""), std::move(result.body), "/data", *info};
         finished_ = !info->has_more;
         cursor_ = info->next_cursor;
         reissued_ = false;
@@ -172,7 +164,7 @@ void EventsSource::record_send(SteadyClock::time_point at) {
 }
 
 std::string EventsSource::page_url() const {
-  std::string url = config_.events_url() + "?limit=" + std::to_string(config_.page_limit);
+  std::string url = options_.events_url + "?limit=" + std::to_string(options_.page_limit);
   if (cursor_) url += "&cursor=" + http_.escape(*cursor_);
   return url;
 }
@@ -180,10 +172,11 @@ std::string EventsSource::page_url() const {
 void EventsSource::retry_after_backoff(const Outcome& outcome, std::stop_token stop) {
   auto delay = backoff_.next();
   if (!delay) {
-    throw TemporaryError("upstream: giving up after " + std::to_string(config_.retry_max_attempts) +
+    throw TemporaryError("upstream: giving up after " +
+                         std::to_string(options_.retry_max_attempts) +
                          " retries: " + outcome.message);
   }
-  metrics_.retries++;
+  stats_.retries++;
   spdlog::warn("upstream: {}; retry {} in {} ms", outcome.message, backoff_.attempts(),
                delay->count());
   sleep_until(SteadyClock::now() + *delay, stop);
@@ -200,7 +193,7 @@ void EventsSource::recover_expired_cursor_at_start() {
 // first page, which costs requests but stays exact because inserts are idempotent.
 void EventsSource::recover_cursor(const Outcome& why) {
   if (!cursor_) throw TemporaryError("upstream: " + why.message + " on the first page");
-  if (config_.cursor_recovery == CursorRecovery::reissue && !reissued_) {
+  if (options_.cursor_recovery == CursorRecovery::reissue && !reissued_) {
     if (auto fresh = reissue_cursor(*cursor_, unix_ms_now() + cursor_ttl_s_ * 1000)) {
       spdlog::warn("cursor: {}; reissuing the same position with a fresh expiry", why.message);
       cursor_ = std::move(*fresh);

@@ -5,15 +5,15 @@
 #include <optional>
 #include <string>
 
-#include "app/config.hpp"
-#include "app/metrics.hpp"
 #include "common/backoff.hpp"
 #include "common/clock.hpp"
-#include "pipeline/page_source.hpp"
+#include "ingestd/page_source.hpp"
+#include "ingestd/rate_state.hpp"
+#include "ingestd/stats.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/outcome.hpp"
 #include "upstream/rate_limiter.hpp"
-#include "upstream/rate_state.hpp"
+#include "upstream/source_options.hpp"
 
 namespace ingestd {
 
@@ -23,7 +23,7 @@ namespace ingestd {
 // page to hand out. One thread drives it: the chain is sequential.
 class EventsSource : public PageSource {
  public:
-  EventsSource(const Config& config, Metrics& metrics, std::optional<std::string> cursor,
+  EventsSource(SourceOptions options, SourceStats& stats, std::optional<std::string> cursor,
                std::int64_t pages_done, RateStateStore& rate_state);
 
   std::optional<RawPage> next(std::stop_token stop) override;
@@ -36,8 +36,8 @@ class EventsSource : public PageSource {
   void recover_expired_cursor_at_start();
   void recover_cursor(const Outcome& why);
 
-  const Config& config_;
-  Metrics& metrics_;
+  const SourceOptions options_;
+  SourceStats& stats_;
   HttpClient http_;
   RateLimiter limiter_;
   Backoff backoff_;

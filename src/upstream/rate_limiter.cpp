@@ -513,7 +513,7 @@ RateLimiter::Snapshot RateLimiter::snapshot(TimePoint now) const {
   s.limit = limit();
   s.window = window_hi_;
   Duration reach = window_hi_;
-  if (options_.ceiling) reach = std::max(reach, options_.ceiling->window);
+  if (options_.ceiling) reach = std::max(reach, Duration(options_.ceiling->window));
   const TimePoint oldest = now - reach - margin();
   for (const Entry& e : log_) {
     if (e.at > oldest) s.sent.push_back(e.at);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "ingestd/rate_state.hpp"
 #include "upstream/http_types.hpp"
 
 namespace ingestd {
@@ -88,11 +89,6 @@ class RateLimiter {
   using TimePoint = Clock::time_point;
   using Duration = Clock::duration;
 
-  struct Ceiling {
-    std::int64_t limit;
-    Duration window;
-  };
-
   struct Options {
     // The window assumed for a 429 that says nothing of its wait, until one is learned.
     Duration initial_window = std::chrono::seconds(60);
@@ -101,7 +97,7 @@ class RateLimiter {
     Duration margin = std::chrono::milliseconds(5);
     Duration max_margin = std::chrono::milliseconds(250);
     double margin_fraction = 0.002;
-    std::optional<Ceiling> ceiling = std::nullopt;
+    std::optional<RateCeiling> ceiling = std::nullopt;
   };
 
   // What a restarted process needs to schedule its first request as the server sees it.

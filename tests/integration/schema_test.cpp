@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <regex>
 
-#include "store/event_columns.hpp"
+#include "ingestd/event.hpp"
 #include "store/ledger.hpp"
 #include "support.hpp"
 

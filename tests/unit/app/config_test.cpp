@@ -2,7 +2,8 @@
 
 #include <doctest/doctest.h>
 
-#include "common/errors.hpp"
+#include "common/database_url.hpp"
+#include "ingestd/errors.hpp"
 
 using namespace ingestd;
 

@@ -11,15 +11,15 @@
 #include <thread>
 #include <vector>
 
-#include "common/errors.hpp"
+#include "ingestd/errors.hpp"
 
 using namespace std::chrono_literals;
 using ingestd::CommitResult;
 using ingestd::DecodedBatch;
-using ingestd::Metrics;
 using ingestd::PageSink;
 using ingestd::PageSource;
 using ingestd::Pipeline;
+using ingestd::PipelineStats;
 using ingestd::RawPage;
 
 namespace {
@@ -117,7 +117,7 @@ std::vector<std::int64_t> one_to(std::int64_t n) {
 TEST_CASE("every page reaches the sink decoded, in order, and the last one completes the run") {
   FakeSource source(50);
   MemorySink sink;
-  Metrics metrics;
+  PipelineStats metrics;
   const auto result = Pipeline(source, sink, metrics, 2).run({}, [] {});
   CHECK(result.completed);
   CHECK(result.committed == 50);
@@ -131,7 +131,7 @@ TEST_CASE("every page reaches the sink decoded, in order, and the last one compl
 TEST_CASE("backpressure: a sink that does not commit holds the source within the queues") {
   FakeSource source(0);
   MemorySink sink(true);
-  Metrics metrics;
+  PipelineStats metrics;
   std::stop_source stop;
   std::int64_t before_release = 0;
   std::jthread releaser([&] {
@@ -156,7 +156,7 @@ TEST_CASE("backpressure: a sink that does not commit holds the source within the
 TEST_CASE("a stop request ends fetching, and every page already fetched is still committed") {
   FakeSource source(0);
   MemorySink sink;
-  Metrics metrics;
+  PipelineStats metrics;
   std::stop_source stop;
   int ticks = 0;
   const auto result = Pipeline(source, sink, metrics, 4).run(stop.get_token(), [&] {
@@ -168,7 +168,7 @@ TEST_CASE("a stop request ends fetching, and every page already fetched is still
 }
 
 TEST_CASE("the first error of any stage reaches the caller") {
-  Metrics metrics;
+  PipelineStats metrics;
   SUBCASE("source") {
     FakeSource source(20, 5);
     MemorySink sink;

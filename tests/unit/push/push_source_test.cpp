@@ -2,8 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include "pipeline/pipeline.hpp"
-
 using ingestd::PushBodyError;
 using ingestd::PushSource;
 
@@ -15,17 +13,15 @@ const std::string kB =
     R"({"id":"22222222-2222-4222-8222-222222222222","timestamp":"2026-01-27T19:00:00Z"})";
 
 ingestd::DecodedBatch decode(PushSource& source) {
-  auto page = source.next({});
-  REQUIRE(page.has_value());
+  auto batch = source.decode();
   CHECK_FALSE(source.next({}).has_value());
-  return ingestd::decode_batch(std::move(*page));
+  return batch;
 }
 
 }  // namespace
 
 TEST_CASE("a JSON array of events is one page, decoded like a pulled one") {
   PushSource source("[" + kA + ",\n " + kB + ", 7]", PushSource::Format::json_array);
-  CHECK(source.events() == 3);
   const auto batch = decode(source);
   CHECK(batch.page.row_count == 2);
   REQUIRE(batch.page.quarantined.size() == 1);
@@ -36,7 +32,6 @@ TEST_CASE("a JSON array of events is one page, decoded like a pulled one") {
 
 TEST_CASE("NDJSON: one value per line, blank lines and CRLF ignored") {
   PushSource source(kA + "\r\n\n" + kB + "\n", PushSource::Format::ndjson);
-  CHECK(source.events() == 2);
   const auto batch = decode(source);
   CHECK(batch.page.row_count == 2);
   CHECK(batch.page.quarantined.empty());
@@ -56,6 +51,7 @@ TEST_CASE("bodies that are not an array of events, or not NDJSON, are refused wh
   const auto refused = [](const std::string& body, PushSource::Format format) {
     try {
       PushSource source(body, format);
+      source.decode();
     } catch (const PushBodyError& e) {
       return std::string(e.what());
     }
@@ -69,6 +65,13 @@ TEST_CASE("bodies that are not an array of events, or not NDJSON, are refused wh
         "accepted");
   CHECK(refused(kA + "\n{\"id\":", PushSource::Format::ndjson).starts_with("line 2 is not"));
   CHECK(refused(kA + " " + kB, PushSource::Format::ndjson).starts_with("line 1 is not"));
+  // Framed as two events, but one line holds both: refused, not stored as two.
+  CHECK(refused(kA + "," + kB, PushSource::Format::ndjson).starts_with("line 1 is not"));
+  CHECK(refused(R"({"id":1,)"
+                "\n"
+                R"("timestamp":2})",
+                PushSource::Format::ndjson)
+            .starts_with("line 1 is not"));
   CHECK(refused("", PushSource::Format::json_array).starts_with("the body is not JSON"));
 }
 

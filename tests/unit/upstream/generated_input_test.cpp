@@ -10,7 +10,9 @@
 #include <string>
 
 #include "common/timestamp.hpp"
-#include "upstream/page_parser.hpp"
+#include "decode/decoder.hpp"
+#include "ingestd/errors.hpp"
+#include "upstream/envelope.hpp"
 
 using ingestd::decode_page;
 using ingestd::PageError;

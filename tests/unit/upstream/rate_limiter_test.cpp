@@ -609,7 +609,7 @@ TEST_CASE("Remaining > 0 lets requests go now, even where the window model would
 }
 
 TEST_CASE("RATE_LIMIT is a ceiling never exceeded, whatever the server allows") {
-  RateLimiter limiter{RateLimiter::Options{.ceiling = RateLimiter::Ceiling{3, 1s}}};
+  RateLimiter limiter{RateLimiter::Options{.ceiling = ingestd::RateCeiling{3, 1s}}};
   std::vector<TimePoint> sends;
   TimePoint now = kStart;
   for (int i = 0; i < 30; ++i) {

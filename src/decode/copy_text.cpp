@@ -1,4 +1,4 @@
-#include "store/copy_text.hpp"
+#include "decode/copy_text.hpp"
 
 #include <cstring>
 

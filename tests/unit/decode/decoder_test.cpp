@@ -1,9 +1,13 @@
-#include "upstream/page_parser.hpp"
+// The decoder, and the envelope read on the fetch path, on the contract's pages.
+#include "decode/decoder.hpp"
 
 #include <doctest/doctest.h>
 #include <simdjson.h>
 
 #include <string>
+
+#include "ingestd/errors.hpp"
+#include "upstream/envelope.hpp"
 
 using ingestd::decode_page;
 using ingestd::PageError;
@@ -311,4 +315,20 @@ TEST_CASE("decode counts the stored rows per type and UTC minute, for the rollup
   CHECK(page.minute_counts[2].type == "page_view");
   CHECK(page.minute_counts[2].minute_s == 1769541540);
   CHECK(page.minute_counts[2].count == 1);
+}
+
+TEST_CASE("records are found where the pointer says: the whole body, or nested members") {
+  const auto bare = decode_page("[" + kEvent1 + "," + kEvent2 + "]", "");
+  CHECK(bare.copy_rows == kRow1 + kRow2);
+  const auto nested =
+      decode_page(R"({"meta":{"n":2},"result":{"a/b":{"items":[)" + kEvent1 + "]}},\"more\":false}",
+                  "/result/a~1b/items");
+  CHECK(nested.copy_rows == kRow1);
+  // Members that share a prefix with the pointer are skipped, whatever their type.
+  CHECK(decode_page(R"({"data2":1,"data":[)" + kEvent2 + "]}").copy_rows == kRow2);
+  CHECK_THROWS_WITH_AS(decode_page(R"({"result":{}})", "/result/items"),
+                       "page: /result/items is missing", PageError);
+  CHECK_THROWS_WITH_AS(decode_page(R"({"data":[]})", ""), doctest::Contains("not an array"),
+                       PageError);
+  CHECK_THROWS_AS(decode_page("[] []", ""), PageError);
 }

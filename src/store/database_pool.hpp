@@ -9,36 +9,37 @@
 #include <utility>
 #include <vector>
 
-#include "common/errors.hpp"
-#include "store/store.hpp"
+#include "ingestd/errors.hpp"
+#include "store/database.hpp"
 
 namespace ingestd {
 
 // A fixed set of connections shared by request handlers: each request borrows one for its
 // queries. A connection a request found lost is reopened before it is lent again.
-class StorePool {
+class DatabasePool {
  public:
-  StorePool(const std::string& database_url, std::size_t size,
-            std::chrono::milliseconds connect_timeout, std::stop_token stop) {
+  DatabasePool(const std::string& database_url, std::size_t size,
+               std::chrono::milliseconds connect_timeout, std::stop_token stop) {
     for (std::size_t i = 0; i < size; ++i) {
-      idle_.push_back({Store::connect(database_url, connect_timeout, stop), false});
+      idle_.push_back({Database::connect(database_url, connect_timeout, stop), false});
     }
   }
 
   class Lease {
    public:
-    Lease(StorePool& pool, std::unique_ptr<Store> store) : pool_(pool), store_(std::move(store)) {}
+    Lease(DatabasePool& pool, std::unique_ptr<Database> store)
+        : pool_(pool), store_(std::move(store)) {}
     ~Lease() { pool_.give_back(std::move(store_), lost_); }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
-    Store& operator*() const { return *store_; }
-    Store* operator->() const { return store_.get(); }
+    Database& operator*() const { return *store_; }
+    Database* operator->() const { return store_.get(); }
     // The connection failed: reopen it before the next request uses it.
     void lost() { lost_ = true; }
 
    private:
-    StorePool& pool_;
-    std::unique_ptr<Store> store_;
+    DatabasePool& pool_;
+    std::unique_ptr<Database> store_;
     bool lost_ = false;
   };
 
@@ -51,7 +52,7 @@ class StorePool {
     Idle idle = std::move(idle_.back());
     idle_.pop_back();
     lock.unlock();
-    std::unique_ptr<Store> store = std::move(idle.store);
+    std::unique_ptr<Database> store = std::move(idle.store);
     if (idle.lost) {
       try {
         store->reconnect(std::chrono::milliseconds(1000), {});
@@ -64,7 +65,7 @@ class StorePool {
   }
 
  private:
-  void give_back(std::unique_ptr<Store> store, bool lost) {
+  void give_back(std::unique_ptr<Database> store, bool lost) {
     {
       std::lock_guard lock(mu_);
       idle_.push_back({std::move(store), lost});
@@ -75,7 +76,7 @@ class StorePool {
   std::mutex mu_;
   std::condition_variable cv_;
   struct Idle {
-    std::unique_ptr<Store> store;
+    std::unique_ptr<Database> store;
     bool lost = false;  // reopen before lending it
   };
   std::vector<Idle> idle_;

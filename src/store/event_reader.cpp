@@ -1,11 +1,14 @@
 // The read side's queries: libpq directly, each statement prepared once per connection (the
 // plans are simple and parameters never change their shape), results read as text.
+#include "store/event_reader.hpp"
+
+#include <soci/soci.h>
+
 #include <array>
 #include <cstdlib>
 
 #include "common/timestamp.hpp"
 #include "store/pg_session.hpp"
-#include "store/store.hpp"
 
 namespace ingestd {
 
@@ -104,7 +107,7 @@ const Statement kCountTypedRows{"count_typed_rows", kCountRows.sql + " AND type 
 
 // Runs a statement with text parameters (nullptr is NULL), preparing it on first use on this
 // connection; DatabaseError on failure.
-PgResult run(Store::Session& session, const Statement& statement,
+PgResult run(Database::Session& session, const Statement& statement,
              std::initializer_list<const char*> params, const char* context) {
   PGconn* conn = session.native();
   const std::vector<const char*> values(params);
@@ -125,12 +128,12 @@ const Statement kSnapshot{"snapshot", "SELECT pg_current_snapshot()::text"};
 
 }  // namespace
 
-std::string Store::current_snapshot() {
-  return PQgetvalue(run(*s_, kSnapshot, {}, "reading the snapshot").get(), 0, 0);
+std::string EventReader::current_snapshot() {
+  return PQgetvalue(run(s(), kSnapshot, {}, "reading the snapshot").get(), 0, 0);
 }
 
-Store::ReadTransaction::ReadTransaction(Store& store) : store_(store) {
-  PGconn* conn = store_.s_->native();
+EventReader::ReadTransaction::ReadTransaction(EventReader& reader) : reader_(reader) {
+  PGconn* conn = reader_.s().native();
   // One round trip: the snapshot is taken by the transaction's first statement.
   PGresult* res = PQexec(
       conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT pg_current_snapshot()::text");
@@ -142,18 +145,18 @@ Store::ReadTransaction::ReadTransaction(Store& store) : store_(store) {
   }
 }
 
-Store::ReadTransaction::~ReadTransaction() {
+EventReader::ReadTransaction::~ReadTransaction() {
   // Ends a failed transaction too. Should the connection be gone, the next statement on it
   // reports that and the pool reopens it.
-  PQclear(PQexec(store_.s_->native(), "COMMIT"));
+  PQclear(PQexec(reader_.s().native(), "COMMIT"));
 }
 
-std::int64_t Store::count_events_rolled_up() {
-  return int_at(run(*s_, kRolledUpTotal, {}, "counting events").get(), 0, 0);
+std::int64_t EventReader::count_events_rolled_up() {
+  return int_at(run(s(), kRolledUpTotal, {}, "counting events").get(), 0, 0);
 }
 
-UserSummary Store::user_summary(const std::string& user_id) {
-  const PgResult res = run(*s_, kUserSummary, {user_id.c_str()}, "reading a user");
+UserSummary EventReader::user_summary(const std::string& user_id) {
+  const PgResult res = run(s(), kUserSummary, {user_id.c_str()}, "reading a user");
   UserSummary summary;
   for (int r = 0; r < PQntuples(res.get()); ++r) {
     const std::int64_t count = int_at(res.get(), r, 1);
@@ -170,49 +173,117 @@ UserSummary Store::user_summary(const std::string& user_id) {
   return summary;
 }
 
-Store::UserBuckets Store::user_buckets(const std::string& user_id,
-                                       std::optional<std::int64_t> from_us,
-                                       std::optional<std::int64_t> to_us, std::int64_t bucket_s) {
+EventReader::UserBuckets EventReader::user_buckets(const std::string& user_id,
+                                                   std::optional<std::int64_t> from_us,
+                                                   std::optional<std::int64_t> to_us,
+                                                   std::int64_t bucket_s) {
   const auto from = instant_text(from_us), to = instant_text(to_us);
   const std::string step = std::to_string(bucket_s);
   UserBuckets out;
   out.buckets =
-      bucket_rows(run(*s_, kUserBuckets, {user_id.c_str(), param(from), param(to), step.c_str()},
+      bucket_rows(run(s(), kUserBuckets, {user_id.c_str(), param(from), param(to), step.c_str()},
                       "counting a user's events")
                       .get());
   // The span matters only where the caller left an end open.
   if (!out.buckets.empty() && (!from_us || !to_us)) {
     out.span = span_row(
-        run(*s_, kUserSpan, {user_id.c_str(), param(from), param(to)}, "reading a user").get());
+        run(s(), kUserSpan, {user_id.c_str(), param(from), param(to)}, "reading a user").get());
   }
   return out;
 }
 
-std::optional<EventSpan> Store::global_span(const std::optional<std::string>& type) {
-  return span_row((type ? run(*s_, kTypedSpan, {type->c_str()}, "reading the span")
-                        : run(*s_, kSpan, {}, "reading the span"))
+std::optional<EventSpan> EventReader::global_span(const std::optional<std::string>& type) {
+  return span_row((type ? run(s(), kTypedSpan, {type->c_str()}, "reading the span")
+                        : run(s(), kSpan, {}, "reading the span"))
                       .get());
 }
 
-std::vector<BucketCount> Store::rollup_counts(std::int64_t granularity_s, std::int64_t from_us,
-                                              std::int64_t to_us,
-                                              const std::optional<std::string>& type) {
+std::vector<BucketCount> EventReader::rollup_counts(std::int64_t granularity_s,
+                                                    std::int64_t from_us, std::int64_t to_us,
+                                                    const std::optional<std::string>& type) {
   const std::string level = std::to_string(granularity_s), from = instant_text(from_us),
                     to = instant_text(to_us);
   return bucket_rows(
-      (type ? run(*s_, kRollupTyped, {level.c_str(), from.c_str(), to.c_str(), type->c_str()},
+      (type ? run(s(), kRollupTyped, {level.c_str(), from.c_str(), to.c_str(), type->c_str()},
                   "reading the rollup")
-            : run(*s_, kRollupAll, {level.c_str(), from.c_str(), to.c_str()}, "reading the rollup"))
+            : run(s(), kRollupAll, {level.c_str(), from.c_str(), to.c_str()}, "reading the rollup"))
           .get());
 }
 
-std::int64_t Store::count_rows(std::int64_t from_us, std::int64_t to_us,
-                               const std::optional<std::string>& type) {
+std::int64_t EventReader::count_rows(std::int64_t from_us, std::int64_t to_us,
+                                     const std::optional<std::string>& type) {
   const std::string from = instant_text(from_us), to = instant_text(to_us);
   const PgResult res =
-      type ? run(*s_, kCountTypedRows, {from.c_str(), to.c_str(), type->c_str()}, "counting events")
-           : run(*s_, kCountRows, {from.c_str(), to.c_str()}, "counting events");
+      type ? run(s(), kCountTypedRows, {from.c_str(), to.c_str(), type->c_str()}, "counting events")
+           : run(s(), kCountRows, {from.c_str(), to.c_str()}, "counting events");
   return int_at(res.get(), 0, 0);
+}
+
+EventReader::EventReader(Database& db) : db_(db) {}
+
+Database::Session& EventReader::s() {
+  return db_.session();
+}
+
+Checkpoint EventReader::load_checkpoint(const std::string& stream) {
+  return db_.guarded("reading checkpoint", [&] {
+    s().sql << "INSERT INTO ingest_checkpoint (stream) VALUES (:s) ON CONFLICT DO NOTHING",
+        soci::use(stream);
+    Checkpoint c;
+    c.stream = stream;
+    std::string cursor, last_error;
+    long long total = 0, pages = 0, events = 0, quarantined = 0;
+    int done = 0;
+    soci::indicator cursor_ind, total_ind, error_ind;
+    s().sql
+        << "SELECT next_cursor, pages, events, quarantined, upstream_total, done::int, last_error, "
+           "extract(epoch FROM now() - updated_at)::float8 FROM ingest_checkpoint WHERE stream = "
+           ":s",
+        soci::use(stream), soci::into(cursor, cursor_ind), soci::into(pages), soci::into(events),
+        soci::into(quarantined), soci::into(total, total_ind), soci::into(done),
+        soci::into(last_error, error_ind), soci::into(c.age_seconds);
+    if (cursor_ind == soci::i_ok) c.next_cursor = cursor;
+    if (total_ind == soci::i_ok) c.upstream_total = total;
+    if (error_ind == soci::i_ok) c.last_error = last_error;
+    c.pages = pages;
+    c.events = events;
+    c.quarantined = quarantined;
+    c.done = done != 0;
+    return c;
+  });
+}
+
+PushTotals EventReader::push_totals() {
+  return db_.guarded("reading push totals", [&] {
+    PushTotals t;
+    long long requests = 0, accepted = 0, duplicates = 0, quarantined = 0;
+    std::string last_at;
+    soci::indicator last_ind = soci::i_null;
+    s().sql << "SELECT requests, accepted, duplicates, quarantined, " + iso8601("last_at") +
+                   " FROM push_totals",
+        soci::into(requests), soci::into(accepted), soci::into(duplicates), soci::into(quarantined),
+        soci::into(last_at, last_ind);
+    if (!s().sql.got_data()) return t;
+    t.requests = requests;
+    t.accepted = accepted;
+    t.duplicates = duplicates;
+    t.quarantined = quarantined;
+    if (last_ind == soci::i_ok) t.last_at = last_at;
+    return t;
+  });
+}
+
+std::int64_t EventReader::count_events() {
+  long long n = 0;
+  db_.guarded("counting events", [&] { s().sql << "SELECT count(*) FROM events", soci::into(n); });
+  return n;
+}
+
+std::int64_t EventReader::count_quarantine() {
+  long long n = 0;
+  db_.guarded("counting quarantine",
+              [&] { s().sql << "SELECT count(*) FROM quarantine", soci::into(n); });
+  return n;
 }
 
 }  // namespace ingestd

@@ -7,10 +7,11 @@
 
 namespace ingestd {
 
+/// One column of the events table and the event field it is read from.
 struct EventColumn {
-  std::string_view name;      // column of the events table
-  std::string_view sql_type;  // as information_schema.columns.data_type names it
-  std::string_view json_key;  // the upstream event's field it holds
+  std::string_view name;      ///< column of the events table
+  std::string_view sql_type;  ///< as information_schema.columns.data_type names it
+  std::string_view json_key;  ///< the upstream event's field it holds
 };
 
 enum EventColumnIndex : std::size_t {
@@ -25,8 +26,8 @@ enum EventColumnIndex : std::size_t {
   kEventColumnCount
 };
 
-// The columns an event is stored in, in the order the decoder writes COPY rows and the store
-// names them in COPY and queries. A test checks them against the migrated schema.
+/// The columns an event is stored in, in the order the decoder writes COPY rows and the store
+/// names them in COPY and queries. A test checks them against the migrated schema.
 inline constexpr std::array<EventColumn, kEventColumnCount> kEventColumns{{
     {"id", "uuid", "id"},
     {"occurred_at", "timestamp with time zone", "timestamp"},
@@ -38,7 +39,7 @@ inline constexpr std::array<EventColumn, kEventColumnCount> kEventColumns{{
     {"session", "jsonb", "session"},
 }};
 
-// "id, occurred_at, type, ..." in table order.
+/// "id, occurred_at, type, ..." in table order.
 inline const std::string& event_column_list() {
   static const std::string list = [] {
     std::string out;
@@ -50,5 +51,8 @@ inline const std::string& event_column_list() {
   }();
   return list;
 }
+
+/// The quarantine table's stream of pushed events.
+inline constexpr std::string_view kPushStream = "push";
 
 }  // namespace ingestd

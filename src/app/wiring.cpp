@@ -1,0 +1,359 @@
+#include "app/wiring.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "app/logging.hpp"
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
+#include "app/progress.hpp"
+#include "app/service_notify.hpp"
+#include "app/signals.hpp"
+#include "common/clock.hpp"
+#include "common/database_url.hpp"
+#include "ingestd/errors.hpp"
+#include "pipeline/pipeline.hpp"
+#include "serve/api_server.hpp"
+#include "serve/status_report.hpp"
+#include "store/database.hpp"
+#include "store/event_reader.hpp"
+#include "store/event_writer.hpp"
+#include "store/rate_state_table.hpp"
+#include "store/store_sink.hpp"
+#include "submit/submitter.hpp"
+#include "upstream/events_source.hpp"
+#include "upstream/http_client.hpp"
+
+namespace ingestd {
+
+SourceOptions source_options(const Config& config) {
+  return {.events_url = config.events_url(),
+          .api_key = config.api_key,
+          .page_limit = config.page_limit,
+          .cursor_recovery = config.cursor_recovery,
+          .http_timeout = config.http_timeout,
+          .http_connect_timeout = config.http_connect_timeout,
+          .http_gzip = config.http_gzip,
+          .retry_max_attempts = config.retry_max_attempts,
+          .rate_limit = config.rate_limit};
+}
+
+ServeOptions serve_options(const Config& config) {
+  return {.addr = config.serve_addr,
+          .api_key = config.serve_api_key,
+          .rate_limit = config.serve_rate_limit,
+          .cache_bytes = config.serve_cache_bytes,
+          .ingest_max_body = config.ingest_max_body,
+          .stream = config.stream,
+          .database_url = config.database_url,
+          .db_connect_timeout = config.db_connect_timeout};
+}
+
+SubmitterOptions submitter_options(const Config& config) {
+  return {.stream = config.stream,
+          .url = config.submission_url,
+          .repo = config.submission_repo,
+          .api_key = config.api_key,
+          .max_attempts = config.submission_max_attempts,
+          .http_timeout = config.http_timeout,
+          .http_connect_timeout = config.http_connect_timeout};
+}
+
+namespace {
+
+std::unique_ptr<Database> open_store(const Config& config, std::stop_token stop) {
+  spdlog::info("database: {}", redact_database_url(config.database_url));
+  return Database::connect(config.database_url, config.db_connect_timeout, stop);
+}
+
+void lock_stream(Database& store, const Config& config, std::stop_token stop) {
+  if (!store.lock_stream(config.stream, config.stream_lock_wait, stop)) {
+    throw TemporaryError(
+        "stream " + config.stream +
+        " is being ingested by another ingestd on this database; refusing to run twice");
+  }
+}
+
+void print_submit_report(const SubmitReport& r) {
+  switch (r.result) {
+    case SubmitReport::Result::dry_run:
+      std::cout << r.response;
+      break;
+    case SubmitReport::Result::already_accepted:
+      std::cout << "submission: already accepted at attempt " << r.attempt << "; nothing sent\n";
+      break;
+    case SubmitReport::Result::accepted:
+      std::cout << "submission: attempt " << r.attempt << " accepted, " << r.ids << " IDs\n"
+                << r.response << "\n";
+      break;
+  }
+}
+
+// The running ingestion as GET /v1/status reports it under "live".
+nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
+                                 const ProgressHistory* history) {
+  const auto optional = [](const auto& v) {
+    return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+  };
+  const auto left = eta(s);
+  return {{"events", s.events},
+          {"events_this_run", s.events_this_run},
+          {"pages", s.pages},
+          {"quarantined", s.quarantined},
+          {"upstream_total", optional(s.total)},
+          {"requests", s.requests},
+          {"http_429", s.refused},
+          {"retries", m.source.retries.load()},
+          {"rate_limit", s.rate_limit},
+          {"rate_window_ms", s.rate_window.count()},
+          {"budget_used", optional(budget_used(s))},
+          {"eta_s", left ? nlohmann::ordered_json(left->count()) : nlohmann::ordered_json(nullptr)},
+          {"elapsed_s", static_cast<double>(s.elapsed.count()) / 1000.0},
+          {"unix_ms", unix_ms_now()},
+          {"history", [&] {
+             if (!history) return nlohmann::ordered_json(nullptr);
+             nlohmann::ordered_json samples = nlohmann::ordered_json::array();
+             for (const auto& h : history->samples()) samples.push_back({h.unix_s, h.events});
+             return samples;
+           }()}};
+}
+
+// Serves METRICS_ADDR when set.
+std::unique_ptr<MetricsServer> start_metrics_server(const Config& config, Metrics& metrics) {
+  if (config.metrics_addr.empty()) return nullptr;
+  auto server = std::make_unique<MetricsServer>(config.metrics_addr, metrics);
+  spdlog::info("metrics: serving Prometheus text on {} (port {})", config.metrics_addr,
+               server->port());
+  return server;
+}
+
+std::unique_ptr<ApiServer> start_api_server(const Config& config, Metrics& metrics,
+                                            std::stop_token stop, ApiServer::LiveStatus live) {
+  auto server =
+      std::make_unique<ApiServer>(serve_options(config), metrics.serve, stop, std::move(live));
+  const auto colon = config.serve_addr.rfind(':');
+  spdlog::info("serve: read API on http://{}:{}/v1/ (dashboard http://{}:{}/){}",
+               config.serve_addr.substr(0, colon), server->port(),
+               config.serve_addr.substr(0, colon), server->port(),
+               config.serve_api_key.empty() ? "" : ", X-API-Key required");
+  return server;
+}
+
+int command_migrate(const Config& config, const SignalWatcher& signals) {
+  auto store = open_store(config, signals.token());
+  const MigrationReport report = store->migrate();
+  if (report.applied.empty()) {
+    spdlog::info("migrate: schema is current (version {}); nothing applied", report.schema_version);
+  } else {
+    for (const auto& name : report.applied) spdlog::info("migrate: applied {}", name);
+    spdlog::info("migrate: schema is at version {}", report.schema_version);
+  }
+  return kExitOk;
+}
+
+int command_run(const Config& config, const SignalWatcher& signals) {
+  CurlGlobal curl;
+  ServiceNotifier notifier;
+  auto store = open_store(config, signals.token());
+  const MigrationReport migrated = store->migrate();
+  for (const auto& name : migrated.applied) spdlog::info("migrate: applied {}", name);
+  lock_stream(*store, config, signals.token());
+
+  Metrics metrics;
+  const auto metrics_server = start_metrics_server(config, metrics);
+  const Checkpoint start = EventReader(*store).load_checkpoint(config.stream);
+  spdlog::info("start: stream {} at page {}, {} events stored{}", config.stream, start.pages,
+               start.events, start.done ? ", ingestion already complete" : "");
+  notifier.ready();
+
+  const auto started = std::chrono::steady_clock::now();
+  auto last_progress = started;
+  auto snapshot = [&] {
+    ProgressSnapshot s;
+    s.events = start.events + metrics.pipeline.events_inserted.load();
+    s.events_this_run = metrics.pipeline.events_inserted.load();
+    s.pages = start.pages + metrics.pipeline.pages_committed.load();
+    s.quarantined = start.quarantined + metrics.pipeline.events_quarantined.load();
+    s.requests = metrics.source.requests_total();
+    s.refused = metrics.source.http_requests[SourceStats::k429].load();
+    if (auto t = metrics.source.upstream_total.load(); t >= 0) s.total = t;
+    s.rate_limit = metrics.source.rate_limit.load();
+    s.rate_window = std::chrono::milliseconds(metrics.source.rate_window_ms.load());
+    s.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    return s;
+  };
+  std::mutex history_mu;
+  ProgressHistory history;
+  std::unique_ptr<ApiServer> api;
+  if (!config.serve_addr.empty()) {
+    api = start_api_server(config, metrics, signals.token(), [&](bool with_history) {
+      std::lock_guard lock(history_mu);
+      return live_json(snapshot(), metrics, with_history ? &history : nullptr);
+    });
+  }
+  const LiveLine live(config.log_format);
+  auto tick = [&] {
+    notifier.watchdog();
+    {
+      std::lock_guard lock(history_mu);
+      history.record(unix_ms_now() / 1000, start.events + metrics.pipeline.events_inserted.load());
+    }
+    live.draw(progress_line(snapshot()));
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress >= config.progress_interval) {
+      last_progress = now;
+      const std::string line = progress_line(snapshot());
+      spdlog::info("progress: {}", line);
+      notifier.status(line);
+    }
+  };
+
+  if (!start.done) {
+    RateStateTable rate_state(config.database_url, config.stream, config.db_connect_timeout,
+                              signals.token());
+    EventsSource source(source_options(config), metrics.source, start.next_cursor, start.pages,
+                        rate_state);
+    EventWriter writer(*store);
+    StoreSink sink(writer, config.stream);
+    Pipeline pipeline(source, sink, metrics.pipeline, static_cast<std::size_t>(config.queue_pages));
+    PipelineResult result;
+    try {
+      result = pipeline.run(signals.token(), tick);
+    } catch (const std::exception& e) {
+      writer.record_error(config.stream, e.what());
+      throw;
+    }
+    const std::string final_line = progress_line(snapshot());
+    if (signals.stopped()) {
+      spdlog::info("stopped: checkpoint at page {}; {}",
+                   result.committed > 0 ? result.last_page : start.pages, final_line);
+      notifier.stopping();
+      return signals.exit_code();
+    }
+    if (!result.completed) throw TemporaryError("ingestion ended before the last page");
+  }
+  const std::string final_line = progress_line(snapshot());
+  spdlog::info("ingestion complete: {}", final_line);
+  notifier.status("ingestion complete: " + final_line);
+
+  if (!config.submit_on_finish) {
+    spdlog::info("submission: SUBMIT_ON_FINISH=false; run `ingestd submit` when ready");
+    return kExitOk;
+  }
+  notifier.status("submitting event IDs");
+  print_submit_report(submit_ids(submitter_options(config), *store, SubmitMode{}, signals.token()));
+  notifier.stopping();
+  return kExitOk;
+}
+
+int command_submit(const Config& config, const CommandFlags& cli, const SignalWatcher& signals) {
+  CurlGlobal curl;
+  auto store = open_store(config, signals.token());
+  store->require_current_schema();
+  lock_stream(*store, config, signals.token());
+  print_submit_report(submit_ids(submitter_options(config), *store,
+                                 SubmitMode{cli.force, cli.dry_run}, signals.token()));
+  return kExitOk;
+}
+
+int command_serve(const Config& config, const SignalWatcher& signals) {
+  ServiceNotifier notifier;
+  {
+    auto store = open_store(config, signals.token());
+    const MigrationReport migrated = store->migrate();
+    for (const auto& name : migrated.applied) spdlog::info("migrate: applied {}", name);
+  }
+  Metrics metrics;
+  const auto metrics_server = start_metrics_server(config, metrics);
+  const auto api = start_api_server(config, metrics, signals.token(), {});
+  notifier.ready();
+  api->wait(signals.token());
+  notifier.stopping();
+  spdlog::info("serve: stopped");
+  return kExitOk;
+}
+
+// One attempt, bounded: status is a look, not a wait (ingestd run is the one that retries).
+constexpr std::chrono::milliseconds kStatusConnectTimeout{2000};
+
+int command_status(const Config& config, const CommandFlags& cli) {
+  std::unique_ptr<Database> store;
+  try {
+    store = std::make_unique<Database>(config.database_url, kStatusConnectTimeout);
+  } catch (const DatabaseError& e) {
+    throw DatabaseError("status: " + std::string(e.what()) +
+                        "; start that PostgreSQL or point DATABASE_URL at the right one (the "
+                        "embedded one of ./run-ingestion.sh: ./run-ingestion.sh status)");
+  }
+  store->require_current_schema();
+  const StatusReport report = read_status(*store, config.stream);
+  if (cli.json) {
+    std::cout << status_json(report).dump(-1, ' ', false,
+                                          nlohmann::ordered_json::error_handler_t::replace)
+              << "\n";
+    return kExitOk;
+  }
+  const Checkpoint& cp = report.checkpoint;
+  const std::int64_t stored = report.stored_events;
+  const std::int64_t quarantined = report.quarantined;
+  const auto& ledger = report.submissions;
+  std::cout << fmt::format("stream          {}\n", cp.stream)
+            << fmt::format("state           {}\n", cp.done         ? "ingestion complete"
+                                                   : cp.pages == 0 ? "not started"
+                                                                   : "in progress")
+            << fmt::format("pages           {}\n", cp.pages)
+            << fmt::format("events stored   {}{}\n", stored,
+                           cp.upstream_total
+                               ? fmt::format(" of {} reported by the upstream", *cp.upstream_total)
+                               : "")
+            << fmt::format("quarantined     {}\n", quarantined)
+            << fmt::format("checkpoint age  {}\n",
+                           format_duration(std::chrono::seconds(static_cast<long>(cp.age_seconds))))
+            << fmt::format("last error      {}\n", cp.last_error.value_or("none"));
+  std::cout << fmt::format(
+      "pushed          {} requests: {} accepted, {} duplicates, {} quarantined\n",
+      report.push.requests, report.push.accepted, report.push.duplicates, report.push.quarantined);
+  std::cout << fmt::format("submissions     {}\n", ledger.empty() ? "none" : "");
+  for (const auto& r : ledger) {
+    std::cout << fmt::format("  #{} {} started {} ids {} http {}\n", r.attempt,
+                             ledger_outcome_name(r.outcome), r.started_at,
+                             r.ids_sent ? std::to_string(*r.ids_sent) : "-",
+                             r.http_status ? std::to_string(*r.http_status) : "-");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int run_command(Command command, const Config& config, const CommandFlags& flags) {
+  init_logging(config.log_level, config.log_format);
+  try {
+    SignalWatcher signals;
+    switch (command) {
+      case Command::run:
+        return command_run(config, signals);
+      case Command::migrate:
+        return command_migrate(config, signals);
+      case Command::submit:
+        return command_submit(config, flags, signals);
+      case Command::status:
+        return command_status(config, flags);
+      case Command::serve:
+        return command_serve(config, signals);
+    }
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    spdlog::error("unexpected error: {}", e.what());
+    return kExitTemporary;
+  }
+  return kExitOk;
+}
+
+}  // namespace ingestd

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "ingestd/rate_state.hpp"
+
+namespace ingestd {
+
+// What to do with a cursor the upstream says has expired: ask for it again by re-fetching the
+// page it came from (reissue), or start the stream over (restart; the primary key drops what
+// is fetched twice).
+enum class CursorRecovery { reissue, restart };
+
+// What the upstream's cursor chain needs to know, built by src/app/wiring.cpp.
+struct SourceOptions {
+  std::string events_url;  // e.g. http://host/api/v1/events
+  std::string api_key;     // sent as X-API-Key; never logged
+  int page_limit = 5000;
+  CursorRecovery cursor_recovery = CursorRecovery::reissue;
+  std::chrono::milliseconds http_timeout{120'000};
+  std::chrono::milliseconds http_connect_timeout{10'000};
+  bool http_gzip = true;
+  int retry_max_attempts = 8;
+  std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide
+};
+
+}  // namespace ingestd
