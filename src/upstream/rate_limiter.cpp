@@ -114,20 +114,29 @@ ServerClock server_clock(const HttpHeaders& headers, ExchangeTimes at) {
 struct Reset {
   std::optional<milliseconds> wait;
   milliseconds spread{1000};
+  bool whole_epoch_second = false;
 };
 
 // Until the instant a Reset value (in thousandths) names: relative seconds, or an epoch instant
-// in seconds (with or without a fraction) or milliseconds. A server rounds a whole-second value
-// up, so the truth lies within the second below it; a corrected clock skew adds Date's own
-// second.
+// in seconds (with or without a fraction) or milliseconds. The contract rounds its relative
+// seconds up, so the truth lies within the second below. A whole epoch second may be rounded
+// either way (a fixed window's reset is often truncated): it is read as its later end, with the
+// truth anywhere in the two seconds below, since a refused request costs more than a second. A
+// corrected clock skew adds Date's own second.
 Reset reset_wait(std::int64_t thousandths, ExchangeTimes at, const ServerClock& clock) {
   Reset r;
   if (thousandths < kEpochSeconds * 1000) {
     r.wait = bounded_wait(milliseconds(thousandths));
     return r;
   }
-  const std::int64_t instant_ms =
-      thousandths >= kEpochMillis * 1000 ? (thousandths + 999) / 1000 : thousandths;
+  std::int64_t instant_ms = thousandths;
+  if (thousandths >= kEpochMillis * 1000) {
+    instant_ms = (thousandths + 999) / 1000;
+  } else if (thousandths % 1000 == 0) {
+    instant_ms += 1000;
+    r.spread += seconds(1);
+    r.whole_epoch_second = true;
+  }
   r.wait = bounded_wait(milliseconds(instant_ms - (epoch_ms(at.sent) + clock.skew_ms)));
   if (clock.skew_ms != 0) r.spread += seconds(1);
   return r;
@@ -182,6 +191,7 @@ RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTi
       const Reset reset = reset_wait(*value, at, clock);
       h.reset = reset.wait;
       h.reset_spread = reset.spread;
+      h.window_may_be_fixed = reset.whole_epoch_second;
     }
   }
   h.retry_after = parse_retry_after(headers.get("Retry-After"), at, clock);
@@ -356,7 +366,7 @@ void RateLimiter::learn_window(TimePoint sent_at, std::int64_t count, bool exact
     upper(*reset);
     lower(*reset - spread);
   }
-  if (exact && known >= count) upper(age(count));
+  if (exact && known >= count && !headers.window_may_be_fixed) upper(age(count));
   if (count >= 2 && known >= count - 1) {
     lower(age(count - 1));
     // The oldest entry the server holds is ours, so Reset measures from a known send time.

@@ -19,6 +19,10 @@ struct RateLimitHeaders {
   // this request; the truth lies in (reset - reset_spread, reset].
   std::optional<std::chrono::milliseconds> reset;
   std::chrono::milliseconds reset_spread{1000};
+  // Reset named a whole epoch second, the way fixed windows speak: such a window frees every
+  // slot at once when it ends, so a request the server stopped counting says nothing of how
+  // long the window is (on a sliding log it would bound the window from above).
+  bool window_may_be_fixed = false;
   // How long a refused request asks to wait, counted from the answer's receipt.
   std::optional<std::chrono::milliseconds> retry_after;
   // False for an answer from the upstream's cache (X-Cache: HIT): the server did not count it.
@@ -37,8 +41,9 @@ struct ExchangeTimes {
 //    Remaining above the Limit, describes no limit this client can pace by: both are dropped.
 //  - Reset is decided per response: seconds until a slot frees (the contract), or an epoch
 //    instant in seconds (>= 10^9) or milliseconds (>= 10^12), which is measured from the send
-//    time. The Date header corrects for a server clock that differs from this one by more than
-//    Date's one-second resolution explains. Fractions round up.
+//    time. A whole epoch second may be rounded either way and stands for its later end. The Date
+//    header corrects for a server clock that differs from this one by more than Date's
+//    one-second resolution explains. Fractions round up.
 //  - Retry-After is delta-seconds or an HTTP-date (measured against Date when present).
 // A response served from the upstream's cache (X-Cache: HIT) did not spend budget and may
 // replay stale headers, so it yields no fields at all and counted = false.
@@ -64,6 +69,10 @@ RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at);
 //    bounds stay safe; an entry whose arrival is unconfirmed (transport error, cached answer) is
 //    ambiguous and suspends learning from the count. Evidence that the window is longer than hi
 //    replaces the interval at once; a bound below lo means the window itself got shorter.
+//  - A fixed window (it starts at the first request after the last one ended and frees every
+//    slot at its end) is scheduled safely by the same log, since its count never exceeds the
+//    sliding one; but there a dropped entry does not bound the window. Fixed windows speak
+//    whole epoch seconds, so with such a Reset only the Reset and the held entries bound it.
 //  - When the server counts more requests than the local log explains (a previous process or
 //    another client spent budget), the unknown requests are assumed to be as recent as
 //    possible. With Remaining == 0, the oldest of them frees its slot at receive time + Reset.

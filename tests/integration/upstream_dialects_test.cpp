@@ -69,9 +69,9 @@ TEST_CASE("no rate headers: an unmetered upstream is paged as fast as --unlimite
   CHECK(zero.paging_s <= 2 * unlimited.paging_s);
 }
 
-// A 10 s window: an epoch instant in whole seconds says when a slot frees only to within a
-// second, and that second is learned away from the counts one window at a time; over three waits
-// of 10 s it stays within the 10 % that a 2 s window would exceed by itself.
+// A 10 s window: an epoch instant with milliseconds paces like the relative Reset. One in whole
+// seconds says when a slot frees only to within a second, rounded either way, and is read as the
+// later end: at most a second more per wait (three here), never a 429.
 TEST_CASE("X-RateLimit-Reset as an epoch instant paces like the relative Reset") {
   const std::vector<std::string> base = {
       "--limit", "10", "--window-s", "10", "--latency-ms-per-event", "0.01"};
@@ -83,11 +83,37 @@ TEST_CASE("X-RateLimit-Reset as an epoch instant paces like the relative Reset")
           << relative.paging_s << " s, epoch ms " << epoch_ms.paging_s
           << " s, epoch seconds.millis " << epoch_frac.paging_s << " s, whole epoch seconds + Date "
           << epoch_s.paging_s << " s");
-  for (const Outcome* o : {&epoch_ms, &epoch_frac, &epoch_s}) {
-    CHECK(o->refused == 0);
-    CHECK(o->paging_s <= 1.1 * relative.paging_s);
-  }
+  for (const Outcome* o : {&epoch_ms, &epoch_frac, &epoch_s}) CHECK(o->refused == 0);
+  CHECK(epoch_ms.paging_s <= 1.1 * relative.paging_s);
+  CHECK(epoch_frac.paging_s <= 1.1 * relative.paging_s);
+  CHECK(epoch_s.paging_s <= 1.1 * relative.paging_s + 3 * 1.0);
   CHECK(relative.refused == 0);
+}
+
+// A whole epoch second says when a slot frees only to within a second, and servers round it
+// either way: up (the simulator's epoch) or down (epoch-floor, as fixed windows often do, where
+// the truth lies up to a second later). Read as its later end, neither earns a 429, on a sliding
+// log or on a fixed window that starts at the first request after the last one ended.
+TEST_CASE("whole-second epoch Reset on a 2 s window, rounded up or truncated: zero 429s") {
+  for (const char* dialect : {"epoch", "epoch-floor"}) {
+    for (const bool fixed : {false, true}) {
+      CAPTURE(dialect);
+      CAPTURE(fixed);
+      std::vector<std::string> flags = {
+          "--limit", "4", "--window-s", "2", "--rate-dialect", dialect, "--latency-ms-per-event",
+          "0.01"};
+      if (fixed) flags.push_back("--fixed-window");
+      const Outcome o = ingest(flags, 20'000);
+      const double floor = floor_seconds(o.log, 4, 2.0);
+      MESSAGE("20 pages at 4 per 2 s, "
+              << std::string(dialect) << (fixed ? ", fixed window: " : ": ") << o.paging_s << " s, "
+              << o.refused << " x 429, sliding-log floor " << floor << " s");
+      CHECK(o.refused == 0);
+      // Up to a second per window is the price of not knowing which way the second was rounded;
+      // a fixed window frees every slot at once, so the sliding log's floor is above its own.
+      CHECK(o.paging_s <= 2 * floor);
+    }
+  }
 }
 
 // body-wait: only {"retryAfter":2}; none: the contract's body, whose rateLimit object names the

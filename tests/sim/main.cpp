@@ -59,15 +59,21 @@ int main(int argc, char** argv) {
       {"none", upstream_sim::RateDialect::none},
       {"body-wait", upstream_sim::RateDialect::body_wait},
       {"epoch", upstream_sim::RateDialect::epoch},
+      {"epoch-floor", upstream_sim::RateDialect::epoch_floor},
       {"epoch-frac", upstream_sim::RateDialect::epoch_frac},
       {"epoch-ms", upstream_sim::RateDialect::epoch_ms},
       {"zero-limit", upstream_sim::RateDialect::zero_limit}};
   app.add_option("--rate-dialect", o.rate_dialect,
                  "How limits are spoken: contract, none (no rate headers), body-wait (no headers, "
-                 "the 429 body says retryAfter), epoch (Reset as whole epoch seconds, with Date), "
+                 "the 429 body says retryAfter), epoch (Reset as whole epoch seconds rounded up, "
+                 "with Date), "
+                 "epoch-floor (the same, truncated), "
                  "epoch-frac (epoch seconds with milliseconds), "
                  "epoch-ms (Reset as epoch milliseconds), zero-limit (Limit 0, huge Remaining)")
       ->transform(CLI::CheckedTransformer(dialects, CLI::ignore_case));
+  app.add_flag("--fixed-window", o.fixed_window,
+               "A fixed window instead of a sliding log: it starts at the first request after "
+               "the last window ended, and every slot frees at its end");
   app.add_flag("--expired-as-gone", o.expired_as_gone,
                "Answer an expired cursor with 410 Gone {\"error\":\"CursorExpired\"}");
   app.add_flag("--foreign-envelope", o.foreign_envelope,

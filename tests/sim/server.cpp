@@ -529,7 +529,11 @@ struct Server::State {
     std::lock_guard lock(rate_mu);
     const auto now = SteadyClock::now();
     const auto w = std::chrono::duration_cast<SteadyClock::duration>(window());
-    while (!log.empty() && log.front() <= now - w) log.pop_front();
+    if (opt.fixed_window) {
+      if (!log.empty() && log.front() <= now - w) log.clear();
+    } else {
+      while (!log.empty() && log.front() <= now - w) log.pop_front();
+    }
     bool storm = false;
     if (storm_left > 0) {
       --storm_left;
@@ -578,6 +582,7 @@ struct Server::State {
         res.set_header("X-RateLimit-Remaining", "1000000");
         return;
       case RateDialect::epoch:
+      case RateDialect::epoch_floor:
       case RateDialect::epoch_frac:
       case RateDialect::epoch_ms:
       case RateDialect::contract:
@@ -605,6 +610,9 @@ struct Server::State {
     const std::int64_t frees_ms = v.arrived_epoch_ms + v.reset_ms;
     if (opt.rate_dialect == RateDialect::epoch) {
       res.set_header("X-RateLimit-Reset", std::to_string((frees_ms + 999) / 1000));
+      res.set_header("Date", http_date(now_epoch_ms() / 1000));
+    } else if (opt.rate_dialect == RateDialect::epoch_floor) {
+      res.set_header("X-RateLimit-Reset", std::to_string(frees_ms / 1000));
       res.set_header("Date", http_date(now_epoch_ms() / 1000));
     } else if (opt.rate_dialect == RateDialect::epoch_frac) {
       const std::int64_t at = frees_ms;

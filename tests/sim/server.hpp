@@ -13,13 +13,14 @@ namespace upstream_sim {
 
 // How rate limits are spoken: the contract's headers, or a dialect of another API.
 enum class RateDialect {
-  contract,    // X-RateLimit-* with Reset in seconds until, Retry-After on a 429
-  none,        // no rate headers at all; a 429's body is the contract's
-  body_wait,   // no rate headers at all; a 429's body carries only retryAfter
-  epoch,       // Reset as an epoch instant in whole seconds, with a Date header
-  epoch_frac,  // Reset as an epoch instant in seconds with milliseconds, no Date header
-  epoch_ms,    // Reset as an epoch instant in milliseconds, no Date header
-  zero_limit   // X-RateLimit-Limit: 0 and a huge Remaining, as unmetered APIs send
+  contract,     // X-RateLimit-* with Reset in seconds until, Retry-After on a 429
+  none,         // no rate headers at all; a 429's body is the contract's
+  body_wait,    // no rate headers at all; a 429's body carries only retryAfter
+  epoch,        // Reset as an epoch instant in whole seconds, with a Date header
+  epoch_floor,  // the same, truncated: the true instant lies up to a second later
+  epoch_frac,   // Reset as an epoch instant in seconds with milliseconds, no Date header
+  epoch_ms,     // Reset as an epoch instant in milliseconds, no Date header
+  zero_limit    // X-RateLimit-Limit: 0 and a huge Remaining, as unmetered APIs send
 };
 
 struct ServerOptions {
@@ -55,6 +56,9 @@ struct ServerOptions {
   double fault_truncate = 0;
   double fault_repeat = 0;
   RateDialect rate_dialect = RateDialect::contract;
+  // A fixed window instead of a sliding log: it starts at the first request after the last one
+  // ended, and every slot frees at its end.
+  bool fixed_window = false;
   // An expired cursor answers 410 Gone {"error":"CursorExpired"} instead of 400 CURSOR_EXPIRED.
   bool expired_as_gone = false;
   // Pages come as {"data":[...],"hasMore":...,"nextCursor":...}: not the contract's envelope.

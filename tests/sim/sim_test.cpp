@@ -25,6 +25,16 @@ ServerOptions fast_options(std::uint64_t events) {
   return o;
 }
 
+// A limited server of 1,000 events without a cache: every request counts.
+ServerOptions limited_options(int limit, double window_s) {
+  ServerOptions o = fast_options(1000);
+  o.unlimited = false;
+  o.limit = limit;
+  o.window_s = window_s;
+  o.cache = false;
+  return o;
+}
+
 httplib::Headers key_header() {
   return {{"X-API-Key", "test-key"}};
 }
@@ -247,11 +257,7 @@ TEST_CASE("limit is clamped to 5000 and validated") {
 }
 
 TEST_CASE("the request past the budget gets 429 with consistent headers and body") {
-  ServerOptions o = fast_options(1000);
-  o.unlimited = false;
-  o.limit = 3;
-  o.window_s = 5;
-  o.cache = false;
+  ServerOptions o = limited_options(3, 5);
   BackgroundServer server(o);
   httplib::Client client("127.0.0.1", server.port());
   for (int k = 0; k < 3; ++k) {
@@ -279,11 +285,7 @@ TEST_CASE("the request past the budget gets 429 with consistent headers and body
 }
 
 TEST_CASE("a sliding window frees its first slot after the window") {
-  ServerOptions o = fast_options(1000);
-  o.unlimited = false;
-  o.limit = 1;
-  o.window_s = 0.5;
-  o.cache = false;
+  ServerOptions o = limited_options(1, 0.5);
   BackgroundServer server(o);
   httplib::Client client("127.0.0.1", server.port());
   CHECK(client.Get("/api/v1/events?limit=1", key_header())->status == 200);
@@ -291,6 +293,33 @@ TEST_CASE("a sliding window frees its first slot after the window") {
   auto res = client.Get("/api/v1/events?limit=1", key_header());
   CHECK(res->status == 200);
   CHECK(res->get_header_value("X-RateLimit-Reset") == "1");
+}
+
+TEST_CASE("epoch-floor: Reset is the truncated epoch second the window ends in, with Date") {
+  ServerOptions o = limited_options(2, 30);
+  o.fixed_window = true;
+  o.rate_dialect = RateDialect::epoch_floor;
+  BackgroundServer server(o);
+  httplib::Client client("127.0.0.1", server.port());
+  const auto epoch_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const std::int64_t before = epoch_ms();
+  auto first = client.Get("/api/v1/events?limit=1", key_header());
+  const std::int64_t after = epoch_ms();
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  const std::int64_t reset = std::stoll(first->get_header_value("X-RateLimit-Reset"));
+  CHECK(reset >= (before + 30'000) / 1000);
+  CHECK(reset <= (after + 30'000) / 1000);
+  CHECK(first->has_header("Date"));
+  CHECK(client.Get("/api/v1/events?limit=1", key_header())->status == 200);
+  auto refused = client.Get("/api/v1/events?limit=1", key_header());
+  CHECK(refused->status == 429);
+  // One window: every request in it frees when it ends.
+  CHECK(refused->get_header_value("X-RateLimit-Reset") == std::to_string(reset));
 }
 
 TEST_CASE("cursor errors and authentication") {

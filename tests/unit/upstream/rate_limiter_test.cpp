@@ -49,31 +49,45 @@ double secs(Duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// The wall clock instant of a model instant: kStart is kWall.
+std::chrono::system_clock::time_point wall(TimePoint t) {
+  return kWall + std::chrono::duration_cast<std::chrono::system_clock::duration>(t - kStart);
+}
+
 // The upstream's limiter as the contract describes it: a sliding log of arrivals, refused ones
-// included; a request is refused when `limit` entries are already in the log.
+// included; a request is refused when `limit` entries are already in the log. With `fixed`, a
+// fixed window instead: it starts at the first arrival after the last one ended, and every
+// entry leaves at its end.
 struct Reply {
   int status;
   std::int64_t limit, remaining, reset;
+  TimePoint frees_at{};  // when the oldest logged request leaves, unrounded
 };
 
 struct UpstreamModel {
   Duration window;
   std::int64_t limit;
   std::deque<TimePoint> log;
+  bool fixed = false;
 
   Reply arrive(TimePoint t) {
-    while (!log.empty() && log.front() + window <= t) log.pop_front();
+    if (fixed) {
+      if (!log.empty() && log.front() + window <= t) log.clear();
+    } else {
+      while (!log.empty() && log.front() + window <= t) log.pop_front();
+    }
     const bool refused = static_cast<std::int64_t>(log.size()) >= limit;
     log.push_back(t);
     const std::int64_t reset = ceil_seconds(log.front() + window - t);
-    if (refused) return {429, limit, 0, reset};
-    return {200, limit, limit - static_cast<std::int64_t>(log.size()), reset};
+    if (refused) return {429, limit, 0, reset, log.front() + window};
+    return {200, limit, limit - static_cast<std::int64_t>(log.size()), reset, log.front() + window};
   }
 };
 
 // missing: no rate headers anywhere; body_wait: none either, but a 429's body says the wait;
 // body_contract: none either, and a 429's body is the contract's, with its rateLimit object.
-enum class HeaderMode { honest, missing, garbled, body_wait, body_contract };
+// epoch_floor: Reset as the epoch second the oldest slot frees in, truncated.
+enum class HeaderMode { honest, missing, garbled, body_wait, body_contract, epoch_floor };
 
 HttpHeaders render(const Reply& r, HeaderMode mode) {
   HttpHeaders h;
@@ -91,7 +105,12 @@ HttpHeaders render(const Reply& r, HeaderMode mode) {
   }
   h.add("X-RateLimit-Limit", std::to_string(r.limit));
   h.add("X-RateLimit-Remaining", std::to_string(r.remaining));
-  h.add("X-RateLimit-Reset", std::to_string(r.reset));
+  if (mode == HeaderMode::epoch_floor) {
+    const auto frees = std::chrono::floor<std::chrono::seconds>(wall(r.frees_at));
+    h.add("X-RateLimit-Reset", std::to_string(frees.time_since_epoch().count()));
+  } else {
+    h.add("X-RateLimit-Reset", std::to_string(r.reset));
+  }
   if (r.status == 429) h.add("Retry-After", std::to_string(r.reset));
   return h;
 }
@@ -188,8 +207,10 @@ struct Run {
         const Pending p = *next_reply;
         pending.erase(next_reply);
         now = p.received;
-        limiter.on_response(p.sent, p.received, p.reply.status,
-                            parse_rate_limit(respond(p.reply, headers), kAt));
+        limiter.on_response(
+            p.sent, p.received, p.reply.status,
+            parse_rate_limit(respond(p.reply, headers),
+                             ingestd::ExchangeTimes{wall(p.sent), wall(p.received)}));
       }
     }
   }
@@ -325,6 +346,35 @@ TEST_CASE("a fractional 0.5 s window, where Reset always says 1") {
   CHECK(run.elapsed() <= 13s);
   MESSAGE("0.5 s window: 200 requests in " << secs(run.elapsed()) << " s, window "
                                            << secs(run.limiter.window()));
+}
+
+// A fixed window frees every slot at once, so a request the server stopped counting was not
+// older than the window; read as on a sliding log it would shorten the window by each burst's
+// length until a 429. Fixed windows speak whole epoch seconds, often truncated.
+TEST_CASE("a fixed window with a truncated whole-second epoch Reset: no 429") {
+  for (const Duration window : {Duration(2s), Duration(2300ms), Duration(10s)}) {
+    CAPTURE(secs(window));
+    Run run{.upstream = {window, 4, {}, true},
+            .headers = HeaderMode::epoch_floor,
+            .latency_min = 5ms,
+            .latency_max = 60ms};
+    run.go(120);
+    CHECK(run.refused == 0);
+    // A second more per window at most: the price of not knowing how the second was rounded.
+    CHECK(run.elapsed() <= budget_bound(120, 4, window + 1s));
+    MESSAGE("fixed " << secs(window) << " s window: 120 requests in " << secs(run.elapsed())
+                     << " s");
+  }
+}
+
+TEST_CASE("a sliding log with a truncated whole-second epoch Reset: no 429") {
+  Run run{.upstream = {2s, 4, {}},
+          .headers = HeaderMode::epoch_floor,
+          .latency_min = 5ms,
+          .latency_max = 60ms};
+  run.go(120);
+  CHECK(run.refused == 0);
+  CHECK(run.elapsed() <= budget_bound(120, 4, 3s));
 }
 
 TEST_CASE("the window grows mid-run") {
@@ -485,7 +535,7 @@ TEST_CASE("transport errors are assumed counted") {
     limiter.on_send(now);
     const bool lost = i % 7 == 3;
     // Every other lost request never reached the server; the rest were logged, then lost.
-    const Reply reply = (lost && i % 2 == 0) ? Reply{0, 0, 0, 0} : upstream.arrive(now);
+    const Reply reply = (lost && i % 2 == 0) ? Reply{0, 0, 0, 0, {}} : upstream.arrive(now);
     if (reply.status == 429) ++refused;
     const TimePoint received = now + 300ms;
     if (lost) {
@@ -516,18 +566,21 @@ TEST_CASE("X-RateLimit-Reset: seconds until, or an epoch instant in seconds or m
   CHECK(reset("46", nullptr) == ms(46'000));
   CHECK(reset("45.2", nullptr) == ms(45'200));
   CHECK(reset("45.0001", nullptr) == ms(45'001));
-  // kWall is 1769541612: an instant 46 s after the send, in seconds and in milliseconds.
-  CHECK(reset("1769541658", nullptr) == ms(46'000));
+  // kWall is 1769541612: an instant 46 s after the send, in milliseconds; in whole seconds it
+  // may have been rounded either way, so it stands for the later end of the two seconds about it.
+  CHECK(reset("1769541658", nullptr) == ms(47'000));
+  CHECK(parse("1769541658", nullptr).reset_spread == ms(2000));
   CHECK(reset("1769541658000", nullptr) == ms(46'000));
+  CHECK(parse("1769541658000", nullptr).reset_spread == ms(1000));
   CHECK(reset("1769541657500", nullptr) == ms(45'500));
   // Epoch seconds with a fraction keep their milliseconds.
   CHECK(reset("1769541657.25", nullptr) == ms(45'250));
   // A Date within its one-second resolution of this clock changes nothing.
-  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:15 GMT") == ms(46'000));
-  CHECK(parse("1769541658", "Tue, 27 Jan 2026 19:20:15 GMT").reset_spread == ms(1000));
+  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:15 GMT") == ms(47'000));
+  CHECK(parse("1769541658", "Tue, 27 Jan 2026 19:20:15 GMT").reset_spread == ms(2000));
   // A server clock 40 s ahead (Date 19:20:55 at receipt 19:20:15.5): the instant is its own.
-  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:55 GMT") == ms(6'500));
-  CHECK(parse("1769541658", "Tue, 27 Jan 2026 19:20:55 GMT").reset_spread == ms(2000));
+  CHECK(reset("1769541658", "Tue, 27 Jan 2026 19:20:55 GMT") == ms(7'500));
+  CHECK(parse("1769541658", "Tue, 27 Jan 2026 19:20:55 GMT").reset_spread == ms(3000));
   CHECK(reset("46", "Tue, 27 Jan 2026 19:20:55 GMT") == ms(46'000));
   // An instant already past frees the slot now; one more than a day ahead is not believed.
   CHECK(reset("1769541600", nullptr) == ms(0));
