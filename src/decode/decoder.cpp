@@ -265,7 +265,9 @@ bool decode_at(od::value value, const std::vector<std::string>& tokens, std::siz
     }
     return true;
   }
-  od::object object = get_object(value, "the body is not a JSON object");
+  od::object object = get_object(
+      value, depth == 0 ? "the body is not a JSON object"
+                        : "/" + tokens[depth - 1] + " on the records' path is not an object");
   bool found = false;
   for_each_field(object, "broken envelope",
                  [&](std::optional<std::string_view> key, od::value member) {

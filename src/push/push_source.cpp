@@ -65,11 +65,10 @@ DecodedBatch PushSource::decode() {
   try {
     DecodedBatch batch = decode_batch(std::move(*page));
     // A line holding two values joined by a comma would frame as two events: the count tells.
-    if (format_ == Format::ndjson &&
-        batch.page.row_count + batch.page.quarantined.size() != lines_) {
-      throw PageError("the lines hold " +
-                      std::to_string(batch.page.row_count + batch.page.quarantined.size()) +
-                      " values, not " + std::to_string(lines_));
+    const std::size_t values = batch.page.row_count + batch.page.quarantined.size();
+    if (format_ == Format::ndjson && values != lines_) {
+      throw PageError("the lines hold " + std::to_string(values) + " values, not " +
+                      std::to_string(lines_));
     }
     return batch;
   } catch (const PageError& e) {
