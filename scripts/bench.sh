@@ -7,7 +7,9 @@
 #                    per 5,000-event page (default 30; 0 skips it)
 # The floor of a rate-limited run is what a client that knew the window exactly would need with
 # the server's real service times, read from the simulator's log of arrivals and answers: page k
-# leaves at the later of "page k-1 came back" and "request k-limit left the window".
+# leaves at the later of "page k-1 came back" and "request k-limit left the window". With several
+# API keys, each with a sliding log of its own, the floor sends each page on the key whose slot
+# frees first (the chain stays sequential).
 # Starts its own PostgreSQL and upstream-sim on 127.0.0.1 and stops them when done.
 set -euo pipefail
 
@@ -59,27 +61,29 @@ PY
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 rate() { python3 -c "print(f'{$1 / $2:,.0f}')"; }
 thousands() { python3 -c "print(f'{$1:,}')"; }
-# paging SIM_URL LIMIT WINDOW_S: "<paging s> <floor s> <requests> <429s> <max in window>" from
-# the simulator's request log.
+# paging SIM_URL LIMIT WINDOW_S [KEYS]: "<paging s> <floor s> <requests> <429s> <max in window>"
+# from the simulator's request log; the floor is for KEYS keys (default 1), each LIMIT per window.
 paging() {
   curl -fsS "$1/internal/stats" | python3 -c '
 import json, sys
-limit, window = int(sys.argv[1]), float(sys.argv[2])
+limit, window, keys = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 st = json.load(sys.stdin)
 log = st["request_log"]
 service = [(done - arrived) / 1000 for arrived, done, status in log if status == 200]
-leaves = []
+leaves, per_key = [], [[] for _ in range(keys)]
 for k in range(len(service)):
     t = 0.0 if k == 0 else leaves[k - 1] + service[k - 1]
-    if k >= limit:
-        t = max(t, leaves[k - limit] + window)
+    slot = lambda sent: t if len(sent) < limit else max(t, sent[-limit] + window)
+    key = min(range(keys), key=lambda j: slot(per_key[j]))
+    t = slot(per_key[key])
+    per_key[key].append(t)
     leaves.append(t)
 floor = leaves[-1] + service[-1]
 paging = (max(done for _, done, _ in log) - log[0][0]) / 1000
 refused = st["status_counts"].get("429", 0)
 peak = st["max_in_window"]
 print(f"{paging:.3f} {floor:.3f} {len(log)} {refused} {peak}")
-' "$2" "$3"
+' "$2" "$3" "${4:-1}"
 }
 mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 
@@ -198,18 +202,37 @@ small_url=$sim_url
 db_small=$(new_db bench_small)
 read -r _ rss_small rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_small" "$ingestd" run)"
 
-# limited_run NAME PAGES LIMIT WINDOW_S MS_PER_EVENT SEED: one rate-limited run of PAGES pages
-# of 5,000 events; sets $paged to what paging prints. Not run in a subshell: the simulator it
-# starts must stay in $pids for cleanup.
+# limited_run NAME PAGES LIMIT WINDOW_S MS_PER_EVENT SEED [KEYS] [PAGE_EVENTS]: one rate-limited
+# run of PAGES pages of PAGE_EVENTS events (default 5,000) on KEYS API keys (default 1), each with
+# LIMIT per window of its own; sets $paged to what paging prints. Not run in a subshell: the
+# simulator it starts must stay in $pids for cleanup.
 limited_run() {
-  start_sim "$1" --events $(($2 * 5000)) --limit "$3" --window-s "$4" --latency-ms-per-event "$5" \
-    --api-key bench-key --seed "$6"
-  local db
+  local keys=${7:-1} page=${8:-5000} more=() list=bench-key db
+  for k in $(seq 2 "$keys"); do list="$list,bench-key-$k"; done
+  [ "$keys" -gt 1 ] && more=(--more-api-keys "${list#bench-key,}")
+  start_sim "$1" --events $(($2 * page)) --limit "$3" --window-s "$4" --latency-ms-per-event "$5" \
+    --api-key bench-key --seed "$6" "${more[@]}"
   db=$(new_db "bench_$1")
-  "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db" "$ingestd" run >/dev/null 2>&1 ||
+  "${common_env[@]}" UPSTREAM_API_KEY= UPSTREAM_API_KEYS="$list" PAGE_LIMIT="$page" \
+    UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db" "$ingestd" run >/dev/null 2>&1 ||
     { say "rate-limited run $1 failed"; exit 1; }
-  paged=$(paging "$sim_url" "$3" "$4")
+  paged=$(paging "$sim_url" "$3" "$4" "$keys")
 }
+
+# key_rows ROW PAGES LIMIT WINDOW_S MS_PER_EVENT SEED SHAPE PAGE_EVENTS [ONE_KEY_S]: rows for 1, 2
+# and 3 keys against the floor for that many keys; ONE_KEY_S, when given, is a one-key run of
+# the same shape measured already (its row is elsewhere in the table).
+key_rows() {
+  local keys one=${9:-}
+  for keys in 1 2 3; do
+    [ "$keys" = 1 ] && [ -n "$one" ] && continue
+    limited_run "keys$keys$1" "$2" "$3" "$4" "$5" "$6" "$keys" "$8"
+    read -r t_k floor_k k_requests k_429 k_max <<<"$paged"
+    [ "$keys" = 1 ] && one=$t_k
+    key_table+="| $1 | $keys API key(s), $2 pages of $(thousands "$8") at $7 per key | $t_k s paging ($(ratio "$one" "$t_k") × one key's speed), $k_requests requests, $k_429 × 429, at most $k_max in a key's window | honest floor for $keys key(s) $floor_k s | **$(ratio "$t_k" "$floor_k")** × floor | 0 × 429, ≤ 1.05 × floor |"$'\n'
+  done
+}
+key_table=""
 
 say "4/7 rate-limited run: $rl_pages pages at 10 requests per 2 s"
 limited_run rl "$rl_pages" 10 2 0.02 5
@@ -221,6 +244,13 @@ if [ "$contract_pages" -gt 0 ]; then
   limited_run contract "$contract_pages" 10 60 0.7 6
   read -r t_c floor_c c_requests c_429 c_max <<<"$paged"
   contract_row="| 2b | rate-limited like the contract, $contract_pages pages at 10 req / 60 s, ~3.5 s a page | $t_c s paging, $c_requests requests, $c_429 × 429, at most $c_max in a window | honest floor $floor_c s | **$(ratio "$t_c" "$floor_c")** × floor | 0 × 429, ≤ 1.01 × floor |"
+fi
+
+say "5b/7 several API keys: 1, 2 and 3 keys at 10 per 2 s, and 2 and 3 shaped like the contract"
+# 1,000-event pages that take about 100 ms: with two keys the latency binds, not the database.
+key_rows 2d "$rl_pages" 10 2 0.1 5 "10 req / 2 s, ~0.1 s a page" 1000
+if [ "$contract_pages" -gt 0 ]; then
+  key_rows 2e "$contract_pages" 10 60 0.7 6 "10 req / 60 s, ~3.5 s a page" 5000 "$t_c"
 fi
 
 say "6/7 unmetered upstream without rate headers, $events events"
@@ -262,7 +292,7 @@ Produced by \`scripts/bench.sh\`; every ratio compares figures measured in the s
 | 1b | the same, against the table before the read side | $ingest_eps events/s | raw \`\\copy\` into a table with the primary key only: $copy_pk_eps rows/s | **$copy_pk_ratio** | (what the per-user and time indexes cost) |
 | 2 | rate-limited, $rl_pages pages at 10 req / 2 s | $t_rl s paging, $rl_requests requests, $rl_429 × 429, at most $rl_max in a window | honest floor $floor_rl s | **$(ratio "$t_rl" "$floor_rl")** × floor | 0 × 429, ≤ 1.01 × floor |
 $contract_row
-| 2c | unmetered upstream without rate headers, $(thousands "$silent_stored") events | $silent_eps events/s | raw \`\\copy\` (row 1): $copy_eps rows/s | **$silent_ratio** | ≥ 0.7 |
+${key_table}| 2c | unmetered upstream without rate headers, $(thousands "$silent_stored") events | $silent_eps events/s | raw \`\\copy\` (row 1): $copy_eps rows/s | **$silent_ratio** | ≥ 0.7 |
 | 3 | peak RSS of \`ingestd run\` | 1M events: $(mib "$rss_small") MiB; $(thousands "$stored") events: $(mib "$rss_big") MiB | | $(ratio "$rss_big" "$rss_small") (3M ÷ 1M) | ≤ 64 MiB, flat |
 | 4 | submission of $(thousands "$stored") IDs | $(rate "$stored" "$t_submit") IDs/s, peak RSS $(mib "$rss_submit") MiB, $submit_ok ($verdict) | | | ≥ 1M IDs/s, ≤ 64 MiB |
 | 5 | resume after kill -9 | ${t_resume} s to the first committed page | | | |

@@ -8,9 +8,10 @@ set -euo pipefail
 
 # libboost-dev: Debian's SOCI headers include Boost.Fusion. postgresql: the embedded database of
 # run-ingestion.sh. libjs-chart.js: the dashboard's charts. python3: the one-shot's summary.
+# libssl-dev: SHA-256, which names an API key where its rate state is stored.
 run_packages=(
   build-essential cmake pkg-config git ca-certificates curl
-  libcurl4-openssl-dev libsimdjson-dev libsoci-dev libpq-dev libspdlog-dev libfmt-dev
+  libcurl4-openssl-dev libssl-dev libsimdjson-dev libsoci-dev libpq-dev libspdlog-dev libfmt-dev
   libboost-dev libcli11-dev libcpp-httplib-dev libsystemd-dev zlib1g-dev nlohmann-json3-dev
   libjs-chart.js postgresql postgresql-client python3 procps util-linux
 )

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 namespace ingestd {
@@ -21,14 +22,15 @@ struct RateLimitState {
   std::vector<std::int64_t> sent_at_ms;  ///< epoch milliseconds, ascending
 };
 
-/// Where that view is kept (src/store/rate_state_table.hpp keeps it beside the checkpoint).
+/// Where that view is kept, one per API key (src/store/rate_state_table.hpp keeps it beside the
+/// checkpoint). `key` is a fingerprint of the API key, never the key itself.
 class RateStateStore {
  public:
   virtual ~RateStateStore() = default;
-  virtual std::optional<RateLimitState> load() = 0;
+  virtual std::optional<RateLimitState> load(std::string_view key) = 0;
   /// Durable before it returns: the request it records leaves right after. Throws an
   /// ingestd::Error when it cannot save.
-  virtual void save(const RateLimitState& state) = 0;
+  virtual void save(std::string_view key, const RateLimitState& state) = 0;
 };
 
 }  // namespace ingestd

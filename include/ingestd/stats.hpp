@@ -29,8 +29,22 @@ struct LatencyHistogram {
   }
 };
 
+/// One API key of a source's pool; key 1 is the first of UPSTREAM_API_KEYS.
+struct KeyStats {
+  std::atomic<std::int64_t> requests{0};
+  std::atomic<std::int64_t> rate_limited{0};
+  std::atomic<std::int64_t> remaining{-1};  ///< after its latest answer; -1: not reported
+  std::atomic<std::int64_t> limit{0};       ///< learned or reported; 0: none known
+  std::atomic<std::int64_t> window_ms{0};
+  std::atomic<std::int64_t> next_send_unix_ms{0};  ///< when it may send next
+  std::atomic<std::int64_t> shares_with{0};        ///< position of the first key of its budget
+  std::atomic<bool> retired{false};
+};
+
 /// A page source's requests and what the upstream said of its budget.
 struct SourceStats {
+  static constexpr std::size_t kMaxKeys = 16;
+
   /// Status classes of upstream answers: 0 (no response), 2xx, 3xx, 4xx other than 429, 429, 5xx.
   enum StatusClass { kTransport, k2xx, k3xx, k4xx, k429, k5xx, kStatusClasses };
 
@@ -42,6 +56,10 @@ struct SourceStats {
   std::atomic<std::int64_t> upstream_total{-1};  ///< -1: not reported
   std::atomic<std::int64_t> rate_limit{0};
   std::atomic<std::int64_t> rate_window_ms{0};
+  std::array<KeyStats, kMaxKeys> keys{};
+  std::atomic<std::int64_t> key_count{1};
+  /// Every active key is paused until then (epoch ms); 0 while one may send.
+  std::atomic<std::int64_t> all_keys_paused_until_ms{0};
 
   void count_status(int status) {
     const StatusClass c = status == 0     ? kTransport

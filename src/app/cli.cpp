@@ -20,9 +20,10 @@ namespace {
 constexpr const char* kFooter =
     R"(Configuration: defaults < .env file < environment < command-line flags.
 Every flag above is also an environment variable and a .env key: --page-limit is PAGE_LIMIT.
-`ingestd run` needs only UPSTREAM_BASE_URL, UPSTREAM_API_KEY and DATABASE_URL.
+`ingestd run` needs only UPSTREAM_BASE_URL, UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) and
+DATABASE_URL.
 
-Exit codes: 0 done, 2 bad usage or configuration, 3 upstream refused the API key,
+Exit codes: 0 done, 2 bad usage or configuration, 3 upstream refused the API key (every key),
 4 database unreachable, 5 submission refused, 75 temporary failure (safe to restart),
 130/143 stopped by SIGINT/SIGTERM after a clean checkpoint.)";
 

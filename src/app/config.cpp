@@ -17,6 +17,11 @@ const std::vector<ConfigKey>& config_keys() {
        "scheme://host[:port][/prefix] of the events API; ingestd calls "
        "${UPSTREAM_BASE_URL}/api/v1/events"},
       {"UPSTREAM_API_KEY", "KEY", "", "API key sent as X-API-Key; never logged", true},
+      {"UPSTREAM_API_KEYS", "KEY,KEY,...", "",
+       "instead of UPSTREAM_API_KEY: up to 16 comma-separated keys, each with a budget of its "
+       "own; each request goes on the key whose next slot is earliest; never logged (a key is "
+       "named by its position)",
+       true},
       {"DATABASE_URL", "URL", "", "libpq connection URI or conninfo string", true},
       {"PAGE_LIMIT", "INT", "5000", "events per request, 1 to 5000 (the upstream's maximum)"},
       {"RATE_LIMIT", "N/DURATION", "",
@@ -27,7 +32,7 @@ const std::vector<ConfigKey>& config_keys() {
       {"SUBMISSION_REPO", "URL", "", "value of the github_repo query parameter of the submission"},
       {"SUBMIT_ON_FINISH", "BOOL", "true", "submit the IDs when ingestion completes (true/false)"},
       {"SUBMISSION_MAX_ATTEMPTS", "INT", "5",
-       "submission attempts allowed, 1 to 5 (the upstream's cap)"},
+       "submission attempts allowed per API key, 1 to 5 (the upstream's cap)"},
       {"LOG_LEVEL", "LEVEL", "info", "trace, debug, info, warn or error"},
       {"LOG_FORMAT", "text|json", "text", "text, or json for one JSON object per line"},
       {"METRICS_ADDR", "HOST:PORT", "",
@@ -236,6 +241,41 @@ std::map<std::string, std::string> parse_dotenv(std::string_view text, std::stri
   return out;
 }
 
+namespace {
+
+// UPSTREAM_API_KEY, or the list in UPSTREAM_API_KEYS; never both.
+std::vector<std::string> api_keys(const Resolver& r) {
+  const std::string& one = r.text("UPSTREAM_API_KEY");
+  const std::string& many = r.text("UPSTREAM_API_KEYS");
+  if (!one.empty() && !many.empty()) {
+    throw ConfigError(
+        "config: UPSTREAM_API_KEY and UPSTREAM_API_KEYS are both set; set one of them (a single "
+        "key can be the only entry of UPSTREAM_API_KEYS)");
+  }
+  if (many.empty()) return one.empty() ? std::vector<std::string>{} : std::vector{one};
+  std::vector<std::string> keys;
+  for (std::size_t at = 0; at <= many.size();) {
+    const std::size_t comma = std::min(many.find(',', at), many.size());
+    keys.emplace_back(trim(std::string_view(many).substr(at, comma - at)));
+    at = comma + 1;
+  }
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    if (keys[k].empty()) {
+      r.fail("UPSTREAM_API_KEYS", "has an empty entry at position " + std::to_string(k + 1));
+    }
+    for (std::size_t j = 0; j < k; ++j) {
+      if (keys[j] == keys[k]) {
+        r.fail("UPSTREAM_API_KEYS", "names the same key at positions " + std::to_string(j + 1) +
+                                        " and " + std::to_string(k + 1));
+      }
+    }
+  }
+  if (keys.size() > 16) r.fail("UPSTREAM_API_KEYS", "may hold at most 16 keys");
+  return keys;
+}
+
+}  // namespace
+
 Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   Resolver r(layers);
   Config c;
@@ -245,7 +285,7 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
       r.fail("UPSTREAM_BASE_URL", "must be an http:// or https:// URL");
     c.upstream_base_url = normalise_base_url(c.upstream_base_url);
   }
-  c.api_key = r.text("UPSTREAM_API_KEY");
+  c.api_keys = api_keys(r);
   c.database_url = r.text("DATABASE_URL");
   if (!c.database_url.empty() && !is_database_url(c.database_url)) {
     r.fail("DATABASE_URL", "must be a postgresql:// URI or a libpq conninfo string");
@@ -303,8 +343,10 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
           "config: UPSTREAM_BASE_URL is required for this command (in .env, the "
           "environment or --upstream-base-url)");
     }
-    if (c.api_key.empty()) {
-      throw ConfigError("config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set");
+    if (c.api_keys.empty()) {
+      throw ConfigError(
+          "config: UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) is required when UPSTREAM_BASE_URL is "
+          "set");
     }
   }
   return c;

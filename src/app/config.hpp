@@ -18,8 +18,8 @@ enum class Command { run, migrate, submit, status, serve };
 inline constexpr std::string_view kDefaultServeAddr = "127.0.0.1:8080";
 
 struct Config {
-  std::string upstream_base_url;  // normalised: no trailing slash, no trailing /api/v1
-  std::string api_key;
+  std::string upstream_base_url;      // normalised: no trailing slash, no trailing /api/v1
+  std::vector<std::string> api_keys;  // UPSTREAM_API_KEY or UPSTREAM_API_KEYS, in order
   std::string database_url;
   int page_limit = 5000;
   std::string submission_url;  // defaults to ${UPSTREAM_BASE_URL}/api/v1/submissions

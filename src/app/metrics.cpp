@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace ingestd {
 
 std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
@@ -64,6 +66,25 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
          "Rate-limit window, as learned from the upstream.");
   out += fmt::format("ingestd_rate_limit_window_seconds {:.3f}\n",
                      static_cast<double>(v(m.source.rate_window_ms)) / 1e3);
+  // One series per configured API key, labelled by its position (never the key).
+  const auto keys = static_cast<std::size_t>(std::clamp<std::int64_t>(
+      v(m.source.key_count), 1, static_cast<std::int64_t>(SourceStats::kMaxKeys)));
+  const auto per_key = [&](std::string_view name, std::string_view type, std::string_view help,
+                           auto value) {
+    metric(name, type, help);
+    for (std::size_t k = 0; k < keys; ++k) {
+      out += fmt::format("{}{{key=\"{}\"}} {}\n", name, k + 1, value(m.source.keys[k]));
+    }
+  };
+  per_key("ingestd_key_requests_total", "counter", "Upstream requests sent on each API key.",
+          [&](const KeyStats& k) { return v(k.requests); });
+  per_key("ingestd_key_rate_limited_total", "counter", "429s (or 403 rate refusals) per API key.",
+          [&](const KeyStats& k) { return v(k.rate_limited); });
+  per_key("ingestd_key_remaining", "gauge",
+          "Requests the upstream said were left on each key's budget (-1: not said).",
+          [&](const KeyStats& k) { return v(k.remaining); });
+  per_key("ingestd_key_retired", "gauge", "1 when the upstream refused the key and it is unused.",
+          [&](const KeyStats& k) { return k.retired.load(std::memory_order_relaxed) ? 1 : 0; });
   metric("ingestd_push_requests_total", "counter", "POST /v1/events requests stored.");
   out += fmt::format("ingestd_push_requests_total {}\n", v(m.serve.push_requests));
   metric("ingestd_push_events_total", "counter", "Pushed events by result.");

@@ -13,7 +13,8 @@ std::optional<double> budget_used(const ProgressSnapshot& s) {
   // A fresh window allows a burst of `limit` requests at once, then `limit` per window.
   const double windows =
       static_cast<double>(s.elapsed.count()) / static_cast<double>(s.rate_window.count());
-  const double allowed = static_cast<double>(s.rate_limit) * std::max(1.0, std::ceil(windows));
+  const double allowed = static_cast<double>(s.rate_limit) * std::max(1, s.budgets) *
+                         std::max(1.0, std::ceil(windows));
   return std::min(1.0, static_cast<double>(s.requests) / allowed);
 }
 
@@ -45,6 +46,11 @@ std::string progress_line(const ProgressSnapshot& s) {
   if (auto b = budget_used(s)) line += fmt::format(" budget {:.1f}%", *b * 100.0);
   line += fmt::format(" 429s {} quarantined {}", s.refused, s.quarantined);
   if (auto e = eta(s)) line += " ETA " + format_duration(*e);
+  if (s.keys > 1) line += fmt::format(" keys {}/{}", s.keys_active, s.keys);
+  if (s.all_keys_paused.count() > 0) {
+    line += " every key waits " +
+            format_duration(std::chrono::ceil<std::chrono::seconds>(s.all_keys_paused));
+  }
   return line;
 }
 

@@ -19,6 +19,10 @@ struct ProgressSnapshot {
   std::int64_t rate_limit = 0;  // requests per window; 0 when unknown
   std::chrono::milliseconds rate_window{0};
   std::chrono::milliseconds elapsed{0};
+  int keys = 1;         // API keys configured
+  int keys_active = 1;  // not refused by the upstream
+  int budgets = 1;      // distinct budgets among the active keys (keys may share one)
+  std::chrono::milliseconds all_keys_paused{0};  // every active key waits this long; 0: none
 };
 
 // Share of the request budget spent since the run started, 0..1; empty while unknown.
@@ -26,7 +30,8 @@ std::optional<double> budget_used(const ProgressSnapshot& s);
 // Estimated time left at the run's average event rate; empty while unknown.
 std::optional<std::chrono::seconds> eta(const ProgressSnapshot& s);
 // "events 120000/3000000 (4.0%) pages 24 rate 21000 ev/s budget 99.8% 429s 0 quarantined 3 ETA
-// 2m17s"
+// 2m17s", and with several keys " keys 3/3" (active/configured) and, while every key waits,
+// " every key waits 41s".
 std::string progress_line(const ProgressSnapshot& s);
 std::string format_duration(std::chrono::seconds d);
 

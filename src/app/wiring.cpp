@@ -32,7 +32,7 @@ namespace ingestd {
 
 SourceOptions source_options(const Config& config) {
   return {.events_url = config.events_url(),
-          .api_key = config.api_key,
+          .api_keys = config.api_keys,
           .page_limit = config.page_limit,
           .cursor_recovery = config.cursor_recovery,
           .http_timeout = config.http_timeout,
@@ -53,11 +53,17 @@ ServeOptions serve_options(const Config& config) {
           .db_connect_timeout = config.db_connect_timeout};
 }
 
-SubmitterOptions submitter_options(const Config& config) {
+SubmitterOptions submitter_options(const Config& config, const SourceStats* retired_by) {
+  std::vector<SubmissionKey> keys;
+  for (std::size_t k = 0; k < config.api_keys.size(); ++k) {
+    if (retired_by && k < retired_by->keys.size() && retired_by->keys[k].retired) continue;
+    keys.push_back({static_cast<int>(k) + 1, config.api_keys[k]});
+  }
   return {.stream = config.stream,
           .url = config.submission_url,
           .repo = config.submission_repo,
-          .api_key = config.api_key,
+          .keys = std::move(keys),
+          .key_count = static_cast<int>(config.api_keys.size()),
           .max_attempts = config.submission_max_attempts,
           .http_timeout = config.http_timeout,
           .http_connect_timeout = config.http_connect_timeout};
@@ -93,6 +99,47 @@ void print_submit_report(const SubmitReport& r) {
   }
 }
 
+// How many keys are configured, still valid and distinct budgets, and whether all of them wait.
+void key_pool_progress(const SourceStats& source, ProgressSnapshot& s) {
+  s.keys = static_cast<int>(source.key_count.load());
+  s.keys_active = 0;
+  std::vector<std::int64_t> budgets;
+  for (int k = 0; k < s.keys && k < static_cast<int>(source.keys.size()); ++k) {
+    const KeyStats& key = source.keys[static_cast<std::size_t>(k)];
+    if (key.retired.load()) continue;
+    ++s.keys_active;
+    if (std::find(budgets.begin(), budgets.end(), key.shares_with.load()) == budgets.end()) {
+      budgets.push_back(key.shares_with.load());
+    }
+  }
+  s.budgets = std::max<int>(1, static_cast<int>(budgets.size()));
+  const std::int64_t paused_until = source.all_keys_paused_until_ms.load();
+  s.all_keys_paused =
+      std::chrono::milliseconds(std::max<std::int64_t>(0, paused_until - unix_ms_now()));
+}
+
+// Each API key's budget as GET /v1/status reports it under "live.keys"; keys by position.
+nlohmann::ordered_json keys_json(const SourceStats& source) {
+  nlohmann::ordered_json keys = nlohmann::ordered_json::array();
+  const std::int64_t now = unix_ms_now();
+  for (std::int64_t k = 0; k < source.key_count.load() && k < std::ssize(source.keys); ++k) {
+    const KeyStats& key = source.keys[static_cast<std::size_t>(k)];
+    const std::int64_t remaining = key.remaining.load();
+    keys.push_back(
+        {{"key", k + 1},
+         {"requests", key.requests.load()},
+         {"http_429", key.rate_limited.load()},
+         {"remaining",
+          remaining < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(remaining)},
+         {"rate_limit", key.limit.load()},
+         {"rate_window_ms", key.window_ms.load()},
+         {"next_request_in_ms", std::max<std::int64_t>(0, key.next_send_unix_ms.load() - now)},
+         {"budget_of_key", key.shares_with.load()},
+         {"retired", key.retired.load()}});
+  }
+  return keys;
+}
+
 // The running ingestion as GET /v1/status reports it under "live".
 nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
                                  const ProgressHistory* history) {
@@ -113,6 +160,8 @@ nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
           {"budget_used", optional(budget_used(s))},
           {"eta_s", left ? nlohmann::ordered_json(left->count()) : nlohmann::ordered_json(nullptr)},
           {"elapsed_s", static_cast<double>(s.elapsed.count()) / 1000.0},
+          {"keys", keys_json(m.source)},
+          {"all_keys_paused_ms", s.all_keys_paused.count()},
           {"unix_ms", unix_ms_now()},
           {"history", [&] {
              if (!history) return nlohmann::ordered_json(nullptr);
@@ -185,6 +234,7 @@ int command_run(const Config& config, const SignalWatcher& signals) {
     s.rate_window = std::chrono::milliseconds(metrics.source.rate_window_ms.load());
     s.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
+    key_pool_progress(metrics.source, s);
     return s;
   };
   std::mutex history_mu;
@@ -246,7 +296,8 @@ int command_run(const Config& config, const SignalWatcher& signals) {
     return kExitOk;
   }
   notifier.status("submitting event IDs");
-  print_submit_report(submit_ids(submitter_options(config), *store, SubmitMode{}, signals.token()));
+  print_submit_report(submit_ids(submitter_options(config, &metrics.source), *store, SubmitMode{},
+                                 signals.token()));
   notifier.stopping();
   return kExitOk;
 }
@@ -256,7 +307,7 @@ int command_submit(const Config& config, const CommandFlags& cli, const SignalWa
   auto store = open_store(config, signals.token());
   store->require_current_schema();
   lock_stream(*store, config, signals.token());
-  print_submit_report(submit_ids(submitter_options(config), *store,
+  print_submit_report(submit_ids(submitter_options(config, nullptr), *store,
                                  SubmitMode{cli.force, cli.dry_run}, signals.token()));
   return kExitOk;
 }
@@ -320,10 +371,11 @@ int command_status(const Config& config, const CommandFlags& cli) {
       report.push.requests, report.push.accepted, report.push.duplicates, report.push.quarantined);
   std::cout << fmt::format("submissions     {}\n", ledger.empty() ? "none" : "");
   for (const auto& r : ledger) {
-    std::cout << fmt::format("  #{} {} started {} ids {} http {}\n", r.attempt,
+    std::cout << fmt::format("  #{} {} started {} ids {} http {}{}\n", r.attempt,
                              ledger_outcome_name(r.outcome), r.started_at,
                              r.ids_sent ? std::to_string(*r.ids_sent) : "-",
-                             r.http_status ? std::to_string(*r.http_status) : "-");
+                             r.http_status ? std::to_string(*r.http_status) : "-",
+                             r.key_position ? " key " + std::to_string(*r.key_position) : "");
   }
   return kExitOk;
 }

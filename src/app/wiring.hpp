@@ -1,6 +1,7 @@
 #pragma once
 
 #include "app/config.hpp"
+#include "ingestd/stats.hpp"
 #include "serve/serve_options.hpp"
 #include "submit/submitter.hpp"
 #include "upstream/source_options.hpp"
@@ -12,7 +13,8 @@ namespace ingestd {
 
 SourceOptions source_options(const Config& config);
 ServeOptions serve_options(const Config& config);
-SubmitterOptions submitter_options(const Config& config);
+// `retired_by`: the keys a run's source retired are left out; nullptr: every key.
+SubmitterOptions submitter_options(const Config& config, const SourceStats* retired_by);
 
 // What the command line added to the configuration for one command.
 struct CommandFlags {

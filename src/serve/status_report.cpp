@@ -28,6 +28,7 @@ nlohmann::ordered_json status_json(const StatusReport& report) {
                            {"ids_sent", optional(r.ids_sent)},
                            {"http_status", optional(r.http_status)},
                            {"outcome", ledger_outcome_name(r.outcome)},
+                           {"key", optional(r.key_position)},
                            {"response", optional(r.response)}});
   }
   const Checkpoint& cp = report.checkpoint;

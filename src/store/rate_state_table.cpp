@@ -11,24 +11,21 @@ RateStateTable::RateStateTable(const std::string& database_url, std::string stre
 
 RateStateTable::~RateStateTable() = default;
 
-std::optional<RateLimitState> RateStateTable::load() {
-  return load_row();
-}
-
-void RateStateTable::save(const RateLimitState& state) {
+void RateStateTable::save(std::string_view key, const RateLimitState& state) {
   if (lost_) {
     db_->reconnect(std::chrono::seconds(1), {});
     lost_ = false;
   }
   try {
-    save_row(state);
+    save_row(std::string(key), state);
   } catch (const DatabaseError& e) {
     lost_ = e.failure() == DatabaseFailure::connection_lost;
     throw;
   }
 }
 
-std::optional<RateLimitState> RateStateTable::load_row() {
+std::optional<RateLimitState> RateStateTable::load(std::string_view key) {
+  const std::string fingerprint(key);
   return db_->guarded("reading the rate-limit state", [&]() -> std::optional<RateLimitState> {
     RateLimitState state;
     int limit = 0;
@@ -36,8 +33,10 @@ std::optional<RateLimitState> RateStateTable::load_row() {
     std::string sent;
     soci::indicator limit_ind = soci::i_null;
     db_->session().sql << "SELECT request_limit, window_ms, array_to_string(sent_at_ms, ',') FROM "
-                          "rate_limit_state WHERE stream = :s",
-        soci::use(stream_), soci::into(limit, limit_ind), soci::into(window_ms), soci::into(sent);
+                          "rate_limit_state WHERE stream = :s AND key_fingerprint IN (:k, '') "
+                          "ORDER BY key_fingerprint DESC LIMIT 1",
+        soci::use(stream_), soci::use(fingerprint), soci::into(limit, limit_ind),
+        soci::into(window_ms), soci::into(sent);
     if (!db_->session().sql.got_data()) return std::nullopt;
     if (limit_ind == soci::i_ok) state.limit = limit;
     state.window_ms = window_ms;
@@ -50,7 +49,7 @@ std::optional<RateLimitState> RateStateTable::load_row() {
   });
 }
 
-void RateStateTable::save_row(const RateLimitState& state) {
+void RateStateTable::save_row(const std::string& key, const RateLimitState& state) {
   std::string sent = "{";
   for (const std::int64_t ms : state.sent_at_ms) {
     if (sent.size() > 1) sent += ',';
@@ -62,11 +61,13 @@ void RateStateTable::save_row(const RateLimitState& state) {
   long long window_ms = state.window_ms;
   db_->guarded("saving the rate-limit state", [&] {
     db_->session().sql
-        << "INSERT INTO rate_limit_state (stream, request_limit, window_ms, sent_at_ms) "
-           "VALUES (:s, :l, :w, CAST(:t AS bigint[])) ON CONFLICT (stream) DO UPDATE SET "
+        << "INSERT INTO rate_limit_state (stream, key_fingerprint, request_limit, window_ms, "
+           "sent_at_ms) VALUES (:s, :k, :l, :w, CAST(:t AS bigint[])) "
+           "ON CONFLICT (stream, key_fingerprint) DO UPDATE SET "
            "request_limit = excluded.request_limit, window_ms = excluded.window_ms, "
            "sent_at_ms = excluded.sent_at_ms, updated_at = now()",
-        soci::use(stream_), soci::use(limit, limit_ind), soci::use(window_ms), soci::use(sent);
+        soci::use(stream_), soci::use(key), soci::use(limit, limit_ind), soci::use(window_ms),
+        soci::use(sent);
   });
 }
 

@@ -20,13 +20,13 @@ class RateStateTable : public RateStateStore {
                  std::chrono::milliseconds connect_timeout, std::stop_token stop);
   ~RateStateTable() override;
 
-  std::optional<RateLimitState> load() override;
+  // The key's own row; failing that, one written before keys were told apart (fingerprint '').
+  std::optional<RateLimitState> load(std::string_view key) override;
   // Committed at once (its own transaction), before the request it records leaves.
-  void save(const RateLimitState& state) override;
+  void save(std::string_view key, const RateLimitState& state) override;
 
  private:
-  std::optional<RateLimitState> load_row();
-  void save_row(const RateLimitState& state);
+  void save_row(const std::string& key, const RateLimitState& state);
 
   std::unique_ptr<Database> db_;
   std::string stream_;

@@ -18,7 +18,8 @@ std::vector<SubmissionRecord> SubmissionLedger::submissions() {
         (s().sql.prepare << "SELECT attempt, " + iso8601("started_at") + ", " +
                                 iso8601("finished_at") +
                                 ", "
-                                "ids_sent, http_status, outcome, response FROM submissions "
+                                "ids_sent, http_status, outcome, response, key_position FROM "
+                                "submissions "
                                 "ORDER BY attempt");
     for (const soci::row& row : rows) {
       SubmissionRecord r;
@@ -32,20 +33,21 @@ std::vector<SubmissionRecord> SubmissionLedger::submissions() {
       if (!parsed) throw DatabaseError("database: unknown submission outcome " + outcome);
       r.outcome = *parsed;
       if (row.get_indicator(6) == soci::i_ok) r.response = row.get<std::string>(6);
+      if (row.get_indicator(7) == soci::i_ok) r.key_position = row.get<int>(7);
       out.push_back(std::move(r));
     }
   });
   return out;
 }
 
-int SubmissionLedger::begin_submission(const std::string& stream) {
+int SubmissionLedger::begin_submission(const std::string& stream, int key_position) {
   return db_.guarded("recording a submission attempt", [&] {
     soci::transaction tr(s().sql);
     db_.exec("LOCK TABLE submissions IN EXCLUSIVE MODE", "submission ledger lock");
     int attempt = 0;
     s().sql << "SELECT coalesce(max(attempt), 0) + 1 FROM submissions", soci::into(attempt);
-    s().sql << "INSERT INTO submissions (attempt, stream) VALUES (:a, :s)", soci::use(attempt),
-        soci::use(stream);
+    s().sql << "INSERT INTO submissions (attempt, stream, key_position) VALUES (:a, :s, :k)",
+        soci::use(attempt), soci::use(stream), soci::use(key_position);
     tr.commit();
     return attempt;
   });

@@ -19,6 +19,7 @@ struct SubmissionRecord {
   std::optional<int> http_status;
   LedgerOutcome outcome = LedgerOutcome::in_progress;
   std::optional<std::string> response;
+  std::optional<int> key_position;  // nullopt: recorded before keys were told apart
 };
 
 // The submission attempt ledger and the stream of stored ids it sends.
@@ -27,8 +28,9 @@ class SubmissionLedger {
   explicit SubmissionLedger(Database& db);
 
   std::vector<SubmissionRecord> submissions();
-  // Commits the attempt before any byte is sent.
-  int begin_submission(const std::string& stream);
+  // Commits the attempt, with the position of the API key it goes out on, before any byte is
+  // sent.
+  int begin_submission(const std::string& stream, int key_position);
   void finish_submission(int attempt, std::int64_t ids_sent, std::optional<int> http_status,
                          LedgerOutcome outcome, const std::string& response);
   // Attempts left in_progress by a crash: their outcome is unknown, and they still count.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 
 #include "common/backoff.hpp"
@@ -115,12 +116,15 @@ std::optional<SubmissionRecord> find_acceptance(const SubmitterOptions& options,
     spdlog::info("submission: attempt {} was already accepted; nothing sent", ok->attempt);
     return *ok;
   }
-  auto accepted = reconcile_unknown(options, db, http, ids, ledger, stop);
-  if (!accepted && static_cast<int>(ledger.size()) >= options.max_attempts) {
-    throw SubmissionError("submission: all " + std::to_string(options.max_attempts) +
-                          " attempts are used (SUBMISSION_MAX_ATTEMPTS); see `ingestd status`");
-  }
-  return accepted;
+  return reconcile_unknown(options, db, http, ids, ledger, stop);
+}
+
+// The upstream caps attempts per key; one recorded before keys were told apart may have gone
+// out on any of them, so it counts against each.
+int attempts_on(const std::vector<SubmissionRecord>& ledger, int position) {
+  return static_cast<int>(std::count_if(
+      ledger.begin(), ledger.end(),
+      [&](const SubmissionRecord& r) { return !r.key_position || *r.key_position == position; }));
 }
 
 struct Attempt {
@@ -133,11 +137,15 @@ struct Attempt {
 // One attempt: recorded in the ledger before any byte leaves, the IDs streamed from the store
 // into the upload, and the answer recorded after.
 Attempt send_once(const SubmitterOptions& options, Database& db, HttpClient& http,
-                  const std::string& url, std::int64_t ids, std::stop_token stop) {
+                  const std::string& url, std::int64_t ids, const SubmissionKey& key,
+                  std::stop_token stop) {
   Attempt a;
-  a.number = SubmissionLedger(db).begin_submission(options.stream);
-  spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}", a.number,
-               options.max_attempts, ids, options.url);
+  a.number = SubmissionLedger(db).begin_submission(options.stream, key.position);
+  spdlog::info("submission: attempt {} of {}: streaming {} IDs to {}{}", a.number,
+               options.max_attempts * static_cast<int>(options.keys.size()), ids, options.url,
+               options.key_count > 1 ? " on key " + std::to_string(key.position) + " of " +
+                                           std::to_string(options.key_count)
+                                     : std::string());
   std::uint64_t bytes = 0;
   {
     SubmissionLedger ledger(db);
@@ -159,6 +167,11 @@ Attempt send_once(const SubmitterOptions& options, Database& db, HttpClient& htt
       a.number, a.ids_sent, answered ? std::optional<int>(a.result.status) : std::nullopt,
       ledger_outcome(a.outcome.kind), answered ? a.result.body : a.result.transport_error);
   return a;
+}
+
+std::string key_name(const SubmitterOptions& options, std::size_t k) {
+  return "key " + std::to_string(options.keys[k].position) + " of " +
+         std::to_string(options.key_count);
 }
 
 std::string submission_url(const SubmitterOptions& options, const HttpClient& http) {
@@ -192,22 +205,45 @@ SubmitReport submit_ids(const SubmitterOptions& options, Database& db, const Sub
         "count",
         n);
   }
-  HttpClient http({options.api_key,
-                   std::max(options.http_timeout, std::chrono::milliseconds(600'000)),
-                   options.http_connect_timeout, false});
-  const std::string url = submission_url(options, http);
-  Backoff backoff(BackoffPolicy{.initial = std::chrono::milliseconds(2000),
-                                .max = std::chrono::milliseconds(60'000),
-                                .max_attempts = options.max_attempts},
-                  std::random_device{}());
+  if (options.keys.empty()) {
+    throw AuthError("submission: no API key is left that the upstream has not refused");
+  }
+  std::size_t key = 0;
+  const auto client = [&](std::size_t k) {
+    return std::make_unique<HttpClient>(HttpClient::Options{
+        options.keys[k].key, std::max(options.http_timeout, std::chrono::milliseconds(600'000)),
+        options.http_connect_timeout, false});
+  };
+  std::unique_ptr<HttpClient> http = client(key);
+  const std::string url = submission_url(options, *http);
+  Backoff backoff(
+      BackoffPolicy{.initial = std::chrono::milliseconds(2000),
+                    .max = std::chrono::milliseconds(60'000),
+                    .max_attempts = options.max_attempts * static_cast<int>(options.keys.size())},
+      std::random_device{}());
+  const auto spent = [&](std::size_t k) {
+    return attempts_on(SubmissionLedger(db).submissions(), options.keys[k].position) >=
+           options.max_attempts;
+  };
   for (;;) {
-    if (auto accepted = find_acceptance(options, db, http, stored, stop)) {
+    if (auto accepted = find_acceptance(options, db, *http, stored, stop)) {
       report.result = SubmitReport::Result::already_accepted;
       report.attempt = accepted->attempt;
       report.response = accepted->response.value_or("");
       return report;
     }
-    const Attempt a = send_once(options, db, http, url, stored, stop);
+    for (; spent(key); http = client(++key)) {
+      if (key + 1 == options.keys.size()) {
+        throw SubmissionError(
+            "submission: all " + std::to_string(options.max_attempts) + " attempts" +
+            (options.key_count > 1 ? " of every key still valid" : "") +
+            " are used (SUBMISSION_MAX_ATTEMPTS" + (options.key_count > 1 ? " per key" : "") +
+            "); see `ingestd status`");
+      }
+      spdlog::warn("submission: {} has used its {} attempts; the next goes on {}",
+                   key_name(options, key), options.max_attempts, key_name(options, key + 1));
+    }
+    const Attempt a = send_once(options, db, *http, url, stored, options.keys[key], stop);
     switch (a.outcome.kind) {
       case SubmissionOutcomeKind::accepted:
         report.result = SubmitReport::Result::accepted;
@@ -217,7 +253,11 @@ SubmitReport submit_ids(const SubmitterOptions& options, Database& db, const Sub
         spdlog::info("submission: attempt {} accepted: {} IDs", a.number, a.ids_sent);
         return report;
       case SubmissionOutcomeKind::auth_failed:
-        throw AuthError("submission: " + a.outcome.message);
+        if (key + 1 == options.keys.size()) throw AuthError("submission: " + a.outcome.message);
+        spdlog::warn("submission: {} was refused ({}); the next attempt goes on {}",
+                     key_name(options, key), a.outcome.message, key_name(options, key + 1));
+        http = client(++key);
+        continue;
       case SubmissionOutcomeKind::limit_reached:
       case SubmissionOutcomeKind::rejected:
         throw SubmissionError("submission: attempt " + std::to_string(a.number) +
@@ -229,7 +269,7 @@ SubmitReport submit_ids(const SubmitterOptions& options, Database& db, const Sub
       throw SubmissionError("submission: stopped during attempt " + std::to_string(a.number));
     }
     const auto delay = backoff.next();
-    if (!delay || a.number >= options.max_attempts) {
+    if (!delay || (spent(key) && key + 1 == options.keys.size())) {
       throw SubmissionError("submission: attempt " + std::to_string(a.number) + " failed (" +
                             a.outcome.message + ") and no attempt is left");
     }

@@ -5,18 +5,29 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "store/database.hpp"
 
 namespace ingestd {
+
+// An API key the submission may go out on, with its position in UPSTREAM_API_KEYS (what logs
+// and the ledger name it by).
+struct SubmissionKey {
+  int position = 1;
+  std::string key;
+};
 
 // What the submission needs to know, built by src/app/wiring.cpp.
 struct SubmitterOptions {
   std::string stream;
   std::string url;   // the submission endpoint
   std::string repo;  // github_repo query parameter; empty: none
-  std::string api_key;
-  int max_attempts = 5;
+  // The keys still valid, in order: the submission goes out on the first; a key the endpoint
+  // refuses (401/403), or whose max_attempts are used, is passed over for the next.
+  std::vector<SubmissionKey> keys;
+  int key_count = 1;     // how many keys are configured, for "key 2 of 3"
+  int max_attempts = 5;  // per key, as the upstream caps them
   std::chrono::milliseconds http_timeout{120'000};
   std::chrono::milliseconds http_connect_timeout{10'000};
 };

@@ -9,6 +9,7 @@
 #include "ingestd/errors.hpp"
 #include "upstream/cursor.hpp"
 #include "upstream/envelope.hpp"
+#include "upstream/key_fingerprint.hpp"
 #include "upstream/outcome.hpp"
 
 namespace ingestd {
@@ -30,13 +31,25 @@ EventsSource::EventsSource(SourceOptions options, SourceStats& stats,
                            RateStateStore& rate_state)
     : options_(std::move(options)),
       stats_(stats),
-      http_({options_.api_key, options_.http_timeout, options_.http_connect_timeout,
-             options_.http_gzip}),
-      limiter_(RateLimiter::Options{.ceiling = options_.rate_limit}),
+      pool_(options_.api_keys.size(), RateLimiter::Options{.ceiling = options_.rate_limit}),
       backoff_(BackoffPolicy{.max_attempts = options_.retry_max_attempts}, std::random_device{}()),
       cursor_(std::move(cursor)),
       page_number_(pages_done),
       rate_state_(rate_state) {
+  if (options_.api_keys.empty() || options_.api_keys.size() > SourceStats::kMaxKeys) {
+    throw ConfigError("upstream: 1 to " + std::to_string(SourceStats::kMaxKeys) +
+                      " API keys are needed");
+  }
+  for (const std::string& key : options_.api_keys) {
+    keys_.push_back(std::make_unique<Key>(
+        HttpClient::Options{key, options_.http_timeout, options_.http_connect_timeout,
+                            options_.http_gzip},
+        key_fingerprint(key)));
+  }
+  stats_.key_count = static_cast<std::int64_t>(keys_.size());
+  for (std::size_t k = 0; k < keys_.size(); ++k) {
+    stats_.keys[k].shares_with = static_cast<std::int64_t>(k) + 1;
+  }
   restore_rate_state();
   recover_expired_cursor_at_start();
 }
@@ -47,35 +60,65 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
   int consecutive_refusals = 0;
   while (!stop.stop_requested()) {
     const auto now = SteadyClock::now();
-    const auto permit = limiter_.next_send_time(now);
+    // A key refused with another key's cursor is asked once without one: a refused cursor and
+    // a refused key look alike until then.
+    const bool probe = key_to_verify_.has_value();
+    const std::size_t key = probe ? *key_to_verify_ : choose_key(now);
+    const auto permit = pool_.limiter(key).next_send_time(now);
     if (permit > now) {
       stats_.rate_limit_wait_us +=
           std::chrono::duration_cast<std::chrono::microseconds>(permit - now).count();
-      if (!sleep_until(permit, stop)) return std::nullopt;
+      // The key picked is the one whose slot frees first, so every key waits at least this long.
+      if (keys_.size() > 1 && !probe && !cursors_bound_) {
+        stats_.all_keys_paused_until_ms = wall_.to_epoch_ms(permit);
+      }
+      const bool slept = sleep_until(permit, stop);
+      stats_.all_keys_paused_until_ms = 0;
+      if (!slept) return std::nullopt;
     }
-    const std::string url = page_url();
-    record_send(SteadyClock::now());
+    Key& lane = *keys_[key];
+    const bool sent_cursor = !probe && cursor_.has_value();
+    const std::string url = probe ? options_.events_url + "?limit=1" : page_url(lane.http);
+    record_send(key, SteadyClock::now());
     const auto sent = SteadyClock::now();
     const auto sent_wall = std::chrono::system_clock::now();
-    limiter_.on_send(sent);
-    http_.get(url, result, stop);
+    pool_.on_send(key, sent);
+    lane.http.get(url, result, stop);
     if (stop.stop_requested()) return std::nullopt;
     const auto received = SteadyClock::now();
     stats_.count_status(result.status);
-    limiter_.on_response(sent, received, result.status,
-                         parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()}));
-    stats_.rate_limit = limiter_.limit().value_or(0);
+    const RateLimitHeaders headers =
+        parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()});
+    Outcome outcome = classify_events_response(result, headers.remaining == 0);
+    // A refusal spoken as 403 (GitHub's way) is a 429 to the window model.
+    const int status = outcome.kind == OutcomeKind::rate_limited ? 429 : result.status;
+    if (!pool_.on_response(key, sent, received, status, headers).empty()) {
+      std::string together;
+      for (const std::size_t k : pool_.budget_of(key)) {
+        together += (together.empty() ? "" : ", ") + std::to_string(k + 1);
+      }
+      spdlog::warn(
+          "rate limit: the count on {} includes requests sent on other keys: keys {} spend one "
+          "budget upstream and are paced as one from now on (keys that had not answered yet "
+          "among them)",
+          key_name(key), together);
+    }
+    KeyStats& key_stats = stats_.keys[key];
+    key_stats.requests++;
+    if (status == 429) key_stats.rate_limited++;
+    if (headers.remaining) key_stats.remaining = *headers.remaining;
+    stats_.rate_limit = pool_.limiter(key).limit().value_or(0);
     stats_.rate_window_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(limiter_.window()).count();
-    spdlog::debug("upstream: HTTP {} in {} ms; limit {}, window {} ms, next request in {} ms",
+        std::chrono::duration_cast<std::chrono::milliseconds>(pool_.limiter(key).window()).count();
+    report_keys(received);
+    spdlog::debug("upstream: HTTP {} in {} ms on {}; limit {}, window {} ms, next request in {} ms",
                   result.status,
                   std::chrono::duration_cast<std::chrono::milliseconds>(received - sent).count(),
-                  stats_.rate_limit.load(), stats_.rate_window_ms.load(),
+                  key_name(key), stats_.rate_limit.load(), stats_.rate_window_ms.load(),
                   std::chrono::duration_cast<std::chrono::milliseconds>(
-                      limiter_.next_send_time(received) - received)
+                      pool_.limiter(key).next_send_time(received) - received)
                       .count());
 
-    Outcome outcome = classify_events_response(result);
     std::optional<PageInfo> info;
     if (outcome.kind == OutcomeKind::ok) {
       try {
@@ -93,6 +136,15 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
       }
     }
     if (outcome.kind != OutcomeKind::rate_limited) consecutive_refusals = 0;
+    if (probe && (outcome.kind == OutcomeKind::ok || outcome.kind == OutcomeKind::auth_failed)) {
+      key_to_verify_.reset();
+      if (outcome.kind == OutcomeKind::ok) {
+        bind_cursors(key, refused_cursor_);
+      } else {
+        retire_key(key, outcome);
+      }
+      continue;
+    }
     switch (outcome.kind) {
       case OutcomeKind::ok: {
         backoff_.reset();
@@ -103,6 +155,7 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
         RawPage page{++page_number_, cursor_.value_or(""), std::move(result.body), "/data", *info};
         finished_ = !info->has_more;
         cursor_ = info->next_cursor;
+        cursor_key_ = key;
         reissued_ = false;
         return page;
       }
@@ -111,17 +164,36 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
         // is an upstream outage, left to the restart policy.
         if (++consecutive_refusals > 100)
           throw TemporaryError("upstream: " + outcome.message + " (100 times in a row)");
-        spdlog::warn("upstream: {}; waiting as the headers say", outcome.message);
+        if (keys_.size() > 1) {
+          spdlog::warn(
+              "upstream: {} on {}; it waits as the headers say, the page goes on the key "
+              "whose slot is earliest",
+              outcome.message, key_name(key));
+        } else {
+          spdlog::warn("upstream: {}; waiting as the headers say", outcome.message);
+        }
         break;
       case OutcomeKind::retry_backoff:
         retry_after_backoff(outcome, stop);
         break;
-      case OutcomeKind::cursor_expired:
       case OutcomeKind::cursor_invalid:
+        if (cursor_of_another_key(key, sent_cursor)) {
+          bind_cursors(key, outcome.message);
+          break;
+        }
+        recover_cursor(outcome);
+        break;
+      case OutcomeKind::cursor_expired:
         recover_cursor(outcome);
         break;
       case OutcomeKind::auth_failed:
-        throw AuthError("upstream refused the API key: " + outcome.message);
+        if (cursor_of_another_key(key, sent_cursor)) {
+          key_to_verify_ = key;
+          refused_cursor_ = outcome.message;
+          break;
+        }
+        retire_key(key, outcome);
+        break;
       case OutcomeKind::fatal:
         throw FatalError("upstream: " + outcome.message);
     }
@@ -129,43 +201,108 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
   return std::nullopt;
 }
 
+std::size_t EventsSource::choose_key(SteadyClock::time_point now) const {
+  if (cursors_bound_ && cursor_ && cursor_key_) return *cursor_key_;
+  // retire_key ends the run before the last key is gone, so one is always left.
+  return pool_.pick(now).value_or(0);
+}
+
+std::string EventsSource::key_name(std::size_t key) const {
+  if (keys_.size() == 1) return "the API key";
+  return "key " + std::to_string(key + 1) + " of " + std::to_string(keys_.size());
+}
+
+void EventsSource::report_keys(SteadyClock::time_point now) {
+  for (std::size_t k = 0; k < keys_.size(); ++k) {
+    KeyStats& out = stats_.keys[k];
+    const RateLimiter& limiter = pool_.limiter(k);
+    out.limit = limiter.limit().value_or(0);
+    out.window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(limiter.window()).count();
+    out.next_send_unix_ms = wall_.to_epoch_ms(std::max(now, limiter.next_send_time(now)));
+    out.shares_with = static_cast<std::int64_t>(pool_.budget_of(k).front()) + 1;
+  }
+}
+
+bool EventsSource::cursor_of_another_key(std::size_t key, bool sent_cursor) const {
+  return sent_cursor && cursor_key_ && *cursor_key_ != key && !pool_.retired(*cursor_key_);
+}
+
+void EventsSource::bind_cursors(std::size_t key, const std::string& refusal) {
+  if (!cursors_bound_) {
+    spdlog::warn(
+        "upstream: {} refused a cursor issued to {} ({}); cursors are bound to their key, so each "
+        "page now goes on the key that was issued its cursor",
+        key_name(key), cursor_key_ ? key_name(*cursor_key_) : std::string("another key"), refusal);
+  }
+  cursors_bound_ = true;
+}
+
+void EventsSource::retire_key(std::size_t key, const Outcome& why) {
+  if (keys_.size() == 1) throw AuthError("upstream refused the API key: " + why.message);
+  pool_.retire(key);
+  stats_.keys[key].retired = true;
+  if (pool_.active() == 0) {
+    throw AuthError("upstream refused every API key; the last, " + key_name(key) + ": " +
+                    why.message);
+  }
+  spdlog::warn("upstream: {} was refused ({}); it is retired, {} of {} keys go on", key_name(key),
+               why.message, pool_.active(), keys_.size());
+  if (cursors_bound_ && cursor_ && cursor_key_ == key) {
+    spdlog::warn(
+        "cursor: it was issued to {}, which is retired; restarting from the first page: {} pages "
+        "already stored will be fetched again (stored rows are kept, duplicates are skipped)",
+        key_name(key), page_number_);
+    cursor_.reset();
+    cursor_key_.reset();
+    reissued_ = false;
+  }
+}
+
 void EventsSource::restore_rate_state() {
-  const auto saved = rate_state_.load();
-  if (!saved) return;
-  RateLimiter::Snapshot snapshot;
-  snapshot.limit = saved->limit;
-  snapshot.window = std::chrono::milliseconds(saved->window_ms);
-  for (const std::int64_t ms : saved->sent_at_ms) snapshot.sent.push_back(wall_.from_epoch_ms(ms));
-  limiter_.restore(snapshot);
-  spdlog::info("rate limit: {} earlier requests may still count upstream (limit {}, window {} ms)",
-               snapshot.sent.size(),
-               snapshot.limit ? std::to_string(*snapshot.limit) : std::string("unknown"),
-               saved->window_ms);
+  for (std::size_t k = 0; k < keys_.size(); ++k) {
+    const auto saved = rate_state_.load(keys_[k]->fingerprint);
+    if (!saved) continue;
+    RateLimiter::Snapshot snapshot;
+    snapshot.limit = saved->limit;
+    snapshot.window = std::chrono::milliseconds(saved->window_ms);
+    for (const std::int64_t ms : saved->sent_at_ms) {
+      snapshot.sent.push_back(wall_.from_epoch_ms(ms));
+    }
+    pool_.limiter(k).restore(snapshot);
+    pool_.restored(k, static_cast<std::int64_t>(snapshot.sent.size()));
+    spdlog::info(
+        "rate limit: {} earlier requests on {} may still count upstream (limit {}, window {} ms)",
+        snapshot.sent.size(), key_name(k),
+        snapshot.limit ? std::to_string(*snapshot.limit) : std::string("unknown"),
+        saved->window_ms);
+  }
 }
 
 // The request about to leave is saved with those still in the window before it goes, so a
-// process that restarts after a crash knows what the server's log holds.
-void EventsSource::record_send(SteadyClock::time_point at) {
-  const RateLimiter::Snapshot snapshot = limiter_.snapshot(at);
+// process that restarts after a crash knows what the server's log holds; keys that share a
+// budget each keep the whole of it.
+void EventsSource::record_send(std::size_t key, SteadyClock::time_point at) {
+  const RateLimiter::Snapshot snapshot = pool_.limiter(key).snapshot(at);
   RateLimitState state;
   state.limit = snapshot.limit;
   state.window_ms = std::max<std::int64_t>(
       1, std::chrono::duration_cast<std::chrono::milliseconds>(snapshot.window).count());
   for (const auto t : snapshot.sent) state.sent_at_ms.push_back(wall_.to_epoch_ms(t));
   state.sent_at_ms.push_back(wall_.to_epoch_ms(at + kRecordLead));
+  Key& lane = *keys_[key];
   try {
-    rate_state_.save(state);
-    rate_record_failing_ = false;
+    for (const std::size_t k : pool_.budget_of(key)) rate_state_.save(keys_[k]->fingerprint, state);
+    lane.record_failing = false;
   } catch (const Error& e) {
     // Pacing goes on from memory; only a crash in this state could cost a 429.
-    if (!rate_record_failing_) spdlog::warn("rate limit: send times not saved: {}", e.what());
-    rate_record_failing_ = true;
+    if (!lane.record_failing) spdlog::warn("rate limit: send times not saved: {}", e.what());
+    lane.record_failing = true;
   }
 }
 
-std::string EventsSource::page_url() const {
+std::string EventsSource::page_url(const HttpClient& http) const {
   std::string url = options_.events_url + "?limit=" + std::to_string(options_.page_limit);
-  if (cursor_) url += "&cursor=" + http_.escape(*cursor_);
+  if (cursor_) url += "&cursor=" + http.escape(*cursor_);
   return url;
 }
 

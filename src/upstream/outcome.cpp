@@ -140,13 +140,15 @@ std::string error_summary(const HttpResult& r) {
   return summarize(r, r.status == 0 ? Envelope{} : parse_error_body(r.body));
 }
 
-Outcome classify_events_response(const HttpResult& r) {
+Outcome classify_events_response(const HttpResult& r, bool budget_spent) {
   if (r.status == 200) return {OutcomeKind::ok, "HTTP 200"};
   const Envelope env = r.status == 0 ? Envelope{} : parse_error_body(r.body);
   std::string message = summarize(r, env);
   const int s = r.status;
   if (is_transient(s)) return {OutcomeKind::retry_backoff, std::move(message)};
-  if (s == 429) return {OutcomeKind::rate_limited, std::move(message)};
+  if (s == 429 || (s == 403 && budget_spent)) {
+    return {OutcomeKind::rate_limited, std::move(message)};
+  }
   if (s == 401 || s == 403) return {OutcomeKind::auth_failed, std::move(message)};
   // 410 Gone is how other APIs say a cursor expired.
   if (s == 410 || ((s == 400 || s == 404) && names(env, "CURSOREXPIRED"))) {

@@ -29,7 +29,9 @@ struct Outcome {
 // An events page response. 200 is ok without looking at the body: the caller validates the JSON
 // itself and must treat a truncated page as retry_backoff. 502 stays retry_backoff even though a
 // load balancer has been seen answering a malformed cursor with it: the retry budget ends that.
-Outcome classify_events_response(const HttpResult& r);
+// `budget_spent`: the answer's rate headers say Remaining 0; a 403 that says so is a rate
+// refusal (GitHub's way of saying 429), not a refused key.
+Outcome classify_events_response(const HttpResult& r, bool budget_spent = false);
 
 enum class SubmissionOutcomeKind { accepted, limit_reached, auth_failed, rejected, unknown };
 

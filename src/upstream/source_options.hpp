@@ -3,6 +3,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ingestd/rate_state.hpp"
 
@@ -16,7 +17,8 @@ enum class CursorRecovery { reissue, restart };
 // What the upstream's cursor chain needs to know, built by src/app/wiring.cpp.
 struct SourceOptions {
   std::string events_url;  // e.g. http://host/api/v1/events
-  std::string api_key;     // sent as X-API-Key; never logged
+  // Sent as X-API-Key, one per request; never logged. Logs name a key by its position.
+  std::vector<std::string> api_keys;
   int page_limit = 5000;
   CursorRecovery cursor_recovery = CursorRecovery::reissue;
   std::chrono::milliseconds http_timeout{120'000};

@@ -87,7 +87,8 @@ TEST_CASE("each bad setting exits 2 with one line naming the key") {
       {{{"UPSTREAM_BASE_URL", "http://127.0.0.1:9"}, {"DATABASE_URL", db}},
        {"run"},
        "",
-       "ingestd: config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set"},
+       "ingestd: config: UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) is required when "
+       "UPSTREAM_BASE_URL is set"},
       {{},
        {"migrate"},
        "",
@@ -152,7 +153,8 @@ TEST_CASE("migrate twice: the second run applies nothing and the tables match th
   }
   CHECK(columns("rate_limit_state") ==
         std::vector<std::string>{"stream:text", "request_limit:integer", "window_ms:bigint",
-                                 "sent_at_ms:ARRAY", "updated_at:timestamp with time zone"});
+                                 "sent_at_ms:ARRAY", "updated_at:timestamp with time zone",
+                                 "key_fingerprint:text"});
 }
 
 TEST_CASE("a schema newer than the binary is refused") {

@@ -126,4 +126,8 @@ TEST_CASE("the metrics endpoint serves moving counters during a run") {
   CHECK(last.find("ingestd_batch_commit_seconds_bucket") != std::string::npos);
   CHECK(last.find("ingestd_queue_depth{queue=\"fetched\"}") != std::string::npos);
   CHECK(metric_value(last, "ingestd_rate_limit_requests") == 10);
+  // One key: its series carry key="1".
+  CHECK(metric_value(last, "ingestd_key_requests_total\\{key=\"1\"\\}") > 0);
+  CHECK(metric_value(last, "ingestd_key_rate_limited_total\\{key=\"1\"\\}") == 0);
+  CHECK(metric_value(last, "ingestd_key_retired\\{key=\"1\"\\}") == 0);
 }

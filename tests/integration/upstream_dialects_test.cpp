@@ -176,6 +176,24 @@ TEST_CASE("10 kill -9 against the server's sliding log: zero 429s, exact set") {
   CHECK(sim.stat("/max_in_window") <= 5);
 }
 
+// What is saved before each request is the server's log as the restart needs it: five series of
+// ten kills at random instants against a 4 per 2 s sliding log, none earning a 429.
+TEST_CASE("4 per 2 s sliding log, ten kill -9 at random instants, five times: zero 429s in each") {
+  for (std::uint32_t series = 0; series < 5; ++series) {
+    CAPTURE(series);
+    Sim sim(sim_args(17 + static_cast<int>(series), 20'000,
+                     {"--limit", "4", "--window-s", "2", "--latency-ms-per-event", "0.1"}));
+    TestDatabase db;
+    auto env = paged_env(sim, db, {{"PAGE_LIMIT", "500"}});
+    const int kills = kill_at_random(env, 10, 30, 300ms, 2500ms, 20261201 + series);
+    CHECK(kills == 10);
+    expect_exit(run(ingestd({"run"}), env, 300s), 0);
+    check_exact_dataset(sim, db);
+    CHECK(sim.stat("/status_counts/429") == 0);
+    CHECK(sim.stat("/max_in_window") <= 4);
+  }
+}
+
 TEST_CASE("kill -9 after the submission was accepted, before the ledger knew: no second one") {
   Sim sim(sim_args(13, 5'000, {"--unlimited", "--submit-delay-ms", "5000"}));
   TestDatabase db;

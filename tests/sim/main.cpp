@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "server.hpp"
 
@@ -21,6 +23,17 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "Dataset and fault seed");
   app.add_option("--ts-mix", ts_mix, "Timestamp form weights, e.g. ms=45,iso=45,...");
   app.add_option("--api-key", o.api_key, "Accepted X-API-Key");
+  app.add_option("--more-api-keys", o.more_api_keys,
+                 "Further accepted keys (key 2, 3, ...), each with a budget of its own")
+      ->delimiter(',');
+  app.add_flag("--shared-quota", o.shared_quota, "Every key spends one budget");
+  std::vector<std::string> key_expiry;
+  app.add_option("--key-expiry", key_expiry,
+                 "POSITION:SECONDS,...: key POSITION (1 is --api-key) answers 401 that many "
+                 "seconds after its first use")
+      ->delimiter(',');
+  app.add_flag("--cursor-per-key", o.cursor_per_key,
+               "A cursor is valid only with the key it was issued to (400 CURSOR_INVALID)");
   app.add_option("--latency-ms-per-event", o.latency_ms_per_event, "Page latency per event");
   app.add_option("--cursor-ttl-s", o.cursor_ttl_s, "Cursor lifetime in seconds");
   app.add_option("--limit", o.limit, "Requests per window");
@@ -87,6 +100,17 @@ int main(int argc, char** argv) {
                  "upstream-sim: invalid --ts-mix, --events, --limit, --window-s or "
                  "--cursor-ttl-s\n");
     return 2;
+  }
+  for (const std::string& item : key_expiry) {
+    const auto colon = item.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument(item);
+      o.key_expiry_s[std::stoi(item.substr(0, colon))] = std::stod(item.substr(colon + 1));
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "upstream-sim: --key-expiry takes POSITION:SECONDS, not %s\n",
+                   item.c_str());
+      return 2;
+    }
   }
   o.dataset.ts_weights = *weights;
   o.dataset.events = events;

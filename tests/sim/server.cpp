@@ -16,6 +16,8 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -361,6 +363,7 @@ struct RateView {
   std::int64_t reset_ms;  // unrounded: when the oldest logged request leaves the window
   SteadyClock::time_point arrived;
   std::int64_t arrived_epoch_ms;  // the instants of the epoch dialects count from the arrival
+  std::size_t key;                // position of the key in the accepted list, 0-based
 };
 
 // One counted request: when it arrived and when its answer was ready, for the benchmark's floor.
@@ -446,8 +449,24 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
+// One accepted API key: its own sliding log (unless the quota is shared) and what it spent.
+struct KeyState {
+  std::string secret;
+  std::deque<SteadyClock::time_point> log;
+  std::optional<SteadyClock::time_point> first_use;
+  std::uint64_t requests = 0, rate_limited = 0, after_expiry = 0;
+  std::size_t max_in_window = 0;
+};
+
 struct Server::State {
-  explicit State(ServerOptions o) : opt(std::move(o)), ds(opt.dataset) {}
+  explicit State(ServerOptions o) : opt(std::move(o)), ds(opt.dataset) {
+    keys.resize(1 + opt.more_api_keys.size());
+    keys[0].secret = opt.api_key;
+    for (std::size_t k = 0; k < opt.more_api_keys.size(); ++k) {
+      keys[k + 1].secret = opt.more_api_keys[k];
+    }
+    attempts.assign(keys.size(), 0);
+  }
 
   ServerOptions opt;
   Dataset ds;
@@ -459,7 +478,7 @@ struct Server::State {
   bool in_run = false;
 
   std::mutex rate_mu;
-  std::deque<SteadyClock::time_point> log;
+  std::vector<KeyState> keys;
   std::int64_t counted_total = 0;
   std::size_t max_in_window = 0;
   int storm_left = 0;
@@ -480,7 +499,7 @@ struct Server::State {
   std::vector<RequestRecord> request_log;
 
   std::mutex sub_mu;
-  int attempts = 0;
+  std::vector<int> attempts;  // per key
   std::atomic<std::uint64_t> broken_uploads{0};
   std::vector<SubmissionRecord> submissions;
 
@@ -507,16 +526,32 @@ struct Server::State {
     return {buf, 36};
   }
 
-  bool authorized(const httplib::Request& req, httplib::Response& res) {
-    if (req.get_header_value("X-API-Key") == opt.api_key) {
+  // The position of the key the request carries, or nullopt with a 401 written to res.
+  std::optional<std::size_t> authorized(const httplib::Request& req, httplib::Response& res) {
+    const std::string presented = req.get_header_value("X-API-Key");
+    std::lock_guard lock(rate_mu);
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      KeyState& key = keys[k];
+      if (key.secret != presented) continue;
+      const auto now = SteadyClock::now();
+      if (!key.first_use) key.first_use = now;
+      ++key.requests;
+      const auto ttl = opt.key_expiry_s.find(static_cast<int>(k) + 1);
+      if (ttl != opt.key_expiry_s.end() &&
+          now - *key.first_use >= std::chrono::duration<double>(ttl->second)) {
+        ++key.after_expiry;
+        res.status = 401;
+        res.set_content(error_body("Unauthorized", "API key expired", "UNAUTHORIZED"), kJsonType);
+        return std::nullopt;
+      }
       std::int64_t unset = -1;
       first_call_ms.compare_exchange_strong(unset, now_epoch_ms());
-      return true;
+      return k;
     }
     res.status = 401;
     res.set_content(error_body("Unauthorized", "Invalid or missing API key", "UNAUTHORIZED"),
                     kJsonType);
-    return false;
+    return std::nullopt;
   }
 
   std::chrono::duration<double> window() const {
@@ -525,8 +560,9 @@ struct Server::State {
   }
 
   // Sliding log of arrivals; refused arrivals are logged too, as the real service does.
-  RateView arrive(std::uint64_t reqno) {
+  RateView arrive(std::uint64_t reqno, std::size_t key) {
     std::lock_guard lock(rate_mu);
+    std::deque<SteadyClock::time_point>& log = keys[opt.shared_quota ? 0 : key].log;
     const auto now = SteadyClock::now();
     const auto w = std::chrono::duration_cast<SteadyClock::duration>(window());
     if (opt.fixed_window) {
@@ -548,12 +584,13 @@ struct Server::State {
     log.push_back(now);
     ++counted_total;
     max_in_window = std::max(max_in_window, log.size());
+    keys[key].max_in_window = std::max(keys[key].max_in_window, log.size());
     const auto left = std::chrono::duration<double>(log.front() + w - now).count();
     const int reset = std::max(1, static_cast<int>(std::ceil(left)));
     const int remaining = std::max<std::int64_t>(0, limit - static_cast<std::int64_t>(log.size()));
-    return {allowed,   storm,         limit,
-            remaining, reset,         static_cast<std::int64_t>(std::ceil(left * 1000.0)),
-            now,       now_epoch_ms()};
+    return {allowed,   storm,          limit,
+            remaining, reset,          static_cast<std::int64_t>(std::ceil(left * 1000.0)),
+            now,       now_epoch_ms(), key};
   }
 
   // httplib writes a response and then calls its logger on the thread that ran the handler:
@@ -671,6 +708,8 @@ struct Server::State {
       note("request %llu: 429 storm", static_cast<unsigned long long>(reqno));
     } else {
       rate_limited.fetch_add(1);
+      std::lock_guard lock(rate_mu);
+      ++keys[v.key].rate_limited;
     }
   }
 
@@ -712,7 +751,8 @@ struct Server::State {
   }
 
   // Position of the first event after the cursor's, or an error already written to res.
-  std::optional<std::uint64_t> cursor_start(const std::string& cursor, httplib::Response& res) {
+  std::optional<std::uint64_t> cursor_start(const std::string& cursor, std::size_t key,
+                                            httplib::Response& res) {
     thread_local simdjson::dom::parser parser;
     const auto decoded = base64_decode(cursor);
     std::string_view id;
@@ -743,6 +783,12 @@ struct Server::State {
                   "CURSOR_EXPIRED");
       return std::nullopt;
     }
+    std::int64_t owner = -1;
+    if (opt.cursor_per_key &&
+        (root["k"].get(owner) != simdjson::SUCCESS || owner != static_cast<std::int64_t>(key))) {
+      bad_request(res, "Invalid cursor", "CURSOR_INVALID");
+      return std::nullopt;
+    }
     const auto index = ds.index_of(id);
     if (!index) {
       bad_request(res, "Invalid cursor", "CURSOR_INVALID");
@@ -753,7 +799,8 @@ struct Server::State {
 
   void handle_events(const httplib::Request& req, httplib::Response& res) {
     requests.fetch_add(1);
-    if (!authorized(req, res)) return;
+    const auto key = authorized(req, res);
+    if (!key) return;
 
     int limit = kDefaultLimit;
     if (req.has_param("limit")) {
@@ -772,7 +819,7 @@ struct Server::State {
     }
     std::uint64_t start = 0;
     if (req.has_param("cursor")) {
-      const auto s = cursor_start(req.get_param_value("cursor"), res);
+      const auto s = cursor_start(req.get_param_value("cursor"), *key, res);
       if (!s) return;
       start = *s;
     }
@@ -796,7 +843,7 @@ struct Server::State {
       return;
     }
 
-    const RateView rate = arrive(reqno);
+    const RateView rate = arrive(reqno, *key);
     struct LogOnExit {
       State& state;
       const RateView& rate;
@@ -860,6 +907,10 @@ struct Server::State {
       append_int(cursor, ds.ts_us(end - 1) / 1000);
       cursor += ",\"v\":2,\"exp\":";
       append_int(cursor, now_epoch_ms() + ttl_ms);
+      if (opt.cursor_per_key) {
+        cursor += ",\"k\":";
+        append_uint(cursor, *key);
+      }
       cursor.push_back('}');
       next_cursor = base64_encode(cursor);
     }
@@ -925,18 +976,19 @@ struct Server::State {
   void handle_submit(const httplib::Request& req, httplib::Response& res,
                      const httplib::ContentReader& reader) {
     requests.fetch_add(1);
-    if (!authorized(req, res)) return;
+    const auto key = authorized(req, res);
+    if (!key) return;
     int number = 0;
     {
       std::lock_guard lock(sub_mu);
-      if (attempts >= opt.submission_cap) {
+      if (attempts[*key] >= opt.submission_cap) {
         res.status = 429;
         res.set_content(
             error_body("Too Many Requests", "Submission limit reached", "SUBMISSION_LIMIT_REACHED"),
             kJsonType);
         return;
       }
-      number = ++attempts;
+      number = ++attempts[*key];
     }
 
     if (opt.submit_hold_ms > 0) {
@@ -967,7 +1019,7 @@ struct Server::State {
     if (bytes == 0) {
       {
         std::lock_guard lock(sub_mu);
-        --attempts;
+        --attempts[*key];
       }
       bad_request(res, "Submission body is empty", "EMPTY_SUBMISSION");
       return;
@@ -1053,7 +1105,8 @@ struct Server::State {
 
   void handle_list_submissions(const httplib::Request& req, httplib::Response& res) {
     requests.fetch_add(1);
-    if (!authorized(req, res)) return;
+    const auto key = authorized(req, res);
+    if (!key) return;
     std::string body = "{\"data\":[";
     std::lock_guard lock(sub_mu);
     for (const auto& s : submissions) {
@@ -1069,7 +1122,7 @@ struct Server::State {
     body += "],\"meta\":{\"total\":";
     append_uint(body, submissions.size());
     body += ",\"remaining\":";
-    append_int(body, std::max(0, opt.submission_cap - attempts));
+    append_int(body, std::max(0, opt.submission_cap - attempts[*key]));
     body += "}}";
     res.set_content(body, kJsonType);
   }
@@ -1112,6 +1165,21 @@ struct Server::State {
     {
       std::lock_guard lock(rate_mu);
       append_uint(body, max_in_window);
+      // Per key, in the order of the accepted list.
+      body += ",\"keys\":[";
+      for (const KeyState& k : keys) {
+        if (body.back() != '[') body.push_back(',');
+        body += "{\"requests\":";
+        append_uint(body, k.requests);
+        body += ",\"rate_limited\":";
+        append_uint(body, k.rate_limited);
+        body += ",\"after_expiry\":";
+        append_uint(body, k.after_expiry);
+        body += ",\"max_in_window\":";
+        append_uint(body, k.max_in_window);
+        body += "}";
+      }
+      body += "]";
     }
     // [arrived_ms, answered_ms, status] per counted request, ms since the simulator started.
     body += ",\"request_log\":[";
@@ -1132,7 +1200,7 @@ struct Server::State {
     {
       std::lock_guard lock(sub_mu);
       body += ",\"submission_attempts\":";
-      append_int(body, attempts);
+      append_int(body, std::accumulate(attempts.begin(), attempts.end(), 0));
       body += ",\"broken_uploads\":";
       append_uint(body, broken_uploads.load());
       body += ",\"submissions\":[";

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dataset.hpp"
 
@@ -27,6 +29,14 @@ struct ServerOptions {
   DatasetOptions dataset;
   int port = 0;
   std::string api_key = "test-key";
+  // More accepted keys besides api_key (which is key 1); each has a budget of its own.
+  std::vector<std::string> more_api_keys;
+  // Every key spends one budget, as keys of one account sometimes do.
+  bool shared_quota = false;
+  // Key position (1-based) -> seconds after its first use at which it starts answering 401.
+  std::map<int, double> key_expiry_s;
+  // A cursor names the key it was issued to; another key presenting it gets 400 CURSOR_INVALID.
+  bool cursor_per_key = false;
   double latency_ms_per_event = 0.7;
   double cursor_ttl_s = 120;
   int limit = 10;

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "dataset.hpp"
@@ -372,6 +373,58 @@ TEST_CASE("cursor errors and authentication") {
   CHECK(res->body ==
         "{\"error\":\"Bad Request\",\"message\":\"Cursor expired 1 minute(s) ago\","
         "\"code\":\"CURSOR_EXPIRED\"}");
+}
+
+TEST_CASE("several keys: a budget each or one shared, expiry, cursors bound to their key") {
+  ServerOptions o = limited_options(2, 60);
+  o.more_api_keys = {"k2", "k3"};
+  o.key_expiry_s = {{3, 0.0}};
+  o.cursor_per_key = true;
+  BackgroundServer server(o);
+  httplib::Client client("127.0.0.1", server.port());
+  const auto get = [&](const std::string& key, const std::string& cursor) {
+    std::string path = "/api/v1/events?limit=10";
+    if (!cursor.empty()) path += "&cursor=" + httplib::detail::encode_query_param(cursor);
+    auto res = client.Get(path.c_str(), httplib::Headers{{"X-API-Key", key}});
+    REQUIRE(res);
+    return std::pair<int, std::string>(res->status, res->body);
+  };
+  const auto first = get("test-key", "");
+  REQUIRE(first.first == 200);
+  simdjson::dom::parser parser;
+  const std::string cursor(
+      parser.parse(first.second).at_pointer("/pagination/nextCursor").get_string().value());
+  // Key 1's cursor is refused with key 2, before any budget is spent.
+  const auto foreign = get("k2", cursor);
+  CHECK(foreign.first == 400);
+  CHECK(foreign.second.find("CURSOR_INVALID") != std::string::npos);
+  CHECK(get("test-key", cursor).first == 200);
+  CHECK(get("test-key", "").first == 429);
+  // Key 2 has a budget of its own.
+  CHECK(get("k2", "").first == 200);
+  CHECK(get("k2", "").first == 200);
+  CHECK(get("k2", "").first == 429);
+  // An unknown key is refused and never served as another.
+  const auto unknown = get("nope", "");
+  CHECK(unknown.first == 401);
+  CHECK(unknown.second.find("Invalid or missing API key") != std::string::npos);
+  // Key 3 expires at its first use.
+  const auto expired = get("k3", "");
+  CHECK(expired.first == 401);
+  CHECK(expired.second.find("API key expired") != std::string::npos);
+
+  ServerOptions shared = limited_options(2, 60);
+  shared.more_api_keys = {"k2"};
+  shared.shared_quota = true;
+  BackgroundServer one_budget(shared);
+  httplib::Client other("127.0.0.1", one_budget.port());
+  const auto remaining = [&](const std::string& key) {
+    auto res = other.Get("/api/v1/events?limit=10", httplib::Headers{{"X-API-Key", key}});
+    REQUIRE(res);
+    return res->get_header_value("X-RateLimit-Remaining");
+  };
+  CHECK(remaining("test-key") == "1");
+  CHECK(remaining("k2") == "0");
 }
 
 TEST_CASE("submission verdicts are exact and the attempt cap holds") {

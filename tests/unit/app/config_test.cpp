@@ -76,7 +76,8 @@ TEST_CASE("each invalid setting is named in one clear line") {
   env = minimal();
   env.erase("UPSTREAM_API_KEY");
   CHECK(error_of({layer("environment", env, false)}) ==
-        "config: UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set");
+        "config: UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) is required when UPSTREAM_BASE_URL is "
+        "set");
   env = minimal();
   env["HTTP_TIMEOUT_S"] = "0";
   CHECK(error_of({layer("environment", env, false)}) ==
@@ -91,6 +92,28 @@ TEST_CASE("each invalid setting is named in one clear line") {
   CHECK(error_of({layer("environment", env, false)}) ==
         "config: RATE_LIMIT must be N/<duration> with N >= 1 and a duration in ms, s or m, e.g. "
         "10/60s (got \"10 per minute\" from environment)");
+}
+
+TEST_CASE("UPSTREAM_API_KEYS: keys in order, one of the two settings, never shown") {
+  auto env = minimal();
+  env.erase("UPSTREAM_API_KEY");
+  env["UPSTREAM_API_KEYS"] = " k1, k2 ,k3";
+  const Config c = resolve_config({layer("environment", env, false)}, Command::run);
+  CHECK(c.api_keys == std::vector<std::string>{"k1", "k2", "k3"});
+  env["UPSTREAM_API_KEY"] = "k0";
+  CHECK(error_of({layer("environment", env, false)})
+            .find("UPSTREAM_API_KEY and UPSTREAM_API_KEYS are both set") != std::string::npos);
+  env.erase("UPSTREAM_API_KEY");
+  env["UPSTREAM_API_KEYS"] = "k1,,k3";
+  CHECK(error_of({layer("environment", env, false)}) ==
+        "config: UPSTREAM_API_KEYS has an empty entry at position 2 (got <redacted> from "
+        "environment)");
+  env["UPSTREAM_API_KEYS"] = "k1,k2,k1";
+  CHECK(error_of({layer("environment", env, false)}) ==
+        "config: UPSTREAM_API_KEYS names the same key at positions 1 and 3 (got <redacted> from "
+        "environment)");
+  env = minimal();
+  CHECK(resolve_config({layer("environment", env, false)}, Command::run).api_keys.size() == 1);
 }
 
 TEST_CASE("RATE_LIMIT: N/<duration>, or unset for the server's word") {

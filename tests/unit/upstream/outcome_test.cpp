@@ -60,6 +60,10 @@ TEST_CASE("events: one outcome per row of the table") {
   CHECK(classify_events_response(response(408, "")).kind == OutcomeKind::retry_backoff);
   CHECK(classify_events_response(response(401, kUnauthorized)).kind == OutcomeKind::auth_failed);
   CHECK(classify_events_response(response(403, "")).kind == OutcomeKind::auth_failed);
+  // GitHub's 429: a 403 whose rate headers say the budget is spent.
+  CHECK(classify_events_response(response(403, ""), true).kind == OutcomeKind::rate_limited);
+  CHECK(classify_events_response(response(401, kUnauthorized), true).kind ==
+        OutcomeKind::auth_failed);
   CHECK(classify_events_response(response(400, kExpired)).kind == OutcomeKind::cursor_expired);
   CHECK(classify_events_response(response(400, kInvalid)).kind == OutcomeKind::cursor_invalid);
   CHECK(classify_events_response(response(400, R"({"message":"bad limit","code":"BAD_LIMIT"})"))
