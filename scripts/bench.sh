@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks ingestd against baselines measured in the same run, on this machine, and writes
 # bench/results.md (also printed). Never part of CI: figures are ratios, not pass/fail.
+# `scripts/bench.sh follow` runs row 8 alone (following a live feed, about 3 minutes) and puts
+# it in place of the one in bench/results.md.
 #   BENCH_EVENTS     events for the unthrottled run and the submission (default 3000000)
 #   BENCH_RL_PAGES   pages in the compressed rate-limited run, 10 per 2 s (default 100)
 #   BENCH_CONTRACT_PAGES  pages in the run shaped like the contract: 10 per 60 s, about 3.5 s
@@ -89,32 +91,6 @@ mib() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 
 common_env=(env UPSTREAM_API_KEY=bench-key SUBMIT_ON_FINISH=false LOG_LEVEL=warn HTTP_GZIP=false)
 
-say "1/7 simulator throughput and unthrottled ingestion of $events events"
-start_sim unthrottled --events "$events" --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 3
-sim_line=$("$build/tests/sim/sim-bench" --url "$sim_url" --api-key bench-key)
-sim_pps=$(sed -E 's/.*pages_per_s=([0-9.]+).*/\1/' <<<"$sim_line")
-db_big=$(new_db bench_big)
-read -r t_ingest rss_big rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" run)"
-[ "$rc" = 0 ] || { say "ingestd run failed ($rc)"; exit 1; }
-stored=$(psql -qtA "$db_big" -c "SELECT count(*) FROM events")
-# Baseline: the same rows, as COPY text, loaded by psql \copy into an identical empty table.
-psql -qtA "$db_big" -c "\\copy (SELECT id, occurred_at, type, name, user_id, session_id, properties, session FROM events) TO '$work/rows.copy'"
-# The same table with the same indexes (the read side's included); and, to show what those
-# indexes cost, a table with the primary key alone (the schema before the read side).
-psql -qtA "$db_big" -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
-read -r t_copy _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_copy (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
-psql -qtA "$db_big" -c "DROP TABLE events_copy" -c "CREATE TABLE events_pk (LIKE events INCLUDING DEFAULTS)" -c "ALTER TABLE events_pk ADD PRIMARY KEY (id)" >/dev/null
-read -r t_copy_pk _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_pk (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
-psql -qtA "$db_big" -c "DROP TABLE events_pk" >/dev/null
-ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy"); copy_pk_eps=$(rate "$stored" "$t_copy_pk")
-copy_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy):.2f}')")
-copy_pk_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy_pk):.2f}')")
-
-say "2/7 submission of $stored IDs"
-read -r t_submit rss_submit rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" submit)"
-submit_ok=$([ "$rc" = 0 ] && echo accepted || echo "failed ($rc)")
-verdict=$(curl -fsS "$sim_url/internal/stats" | python3 -c "import json,sys; s=json.load(sys.stdin)['submissions'][-1]; print(f\"received {s['received']:,}, missing {s['missing']}, duplicates {s['duplicates']}\")")
-
 # start_serve DB [ENV...]: starts `ingestd serve` on a free port of 127.0.0.1; sets $serve_pid
 # and $serve_port.
 start_serve() {
@@ -137,6 +113,134 @@ wrk_figure() {
   USERS="$work/users.txt" ROUTE=$2 wrk -t2 -c"$3" -d"${4:-20}"s -s "$repo/bench/wrk/read_api.lua" \
     "http://127.0.0.1:$serve_port" | sed -n 's/^RESULT //p'
 }
+
+# percentiles FILE: "<p50> <p99>" of the numbers in FILE (one a line).
+percentiles() {
+  python3 - "$1" <<'PY'
+import sys
+v = sorted(float(x) for x in open(sys.argv[1]) if x.strip())
+print(f"{v[len(v) // 2]:.3f} {v[min(len(v) - 1, int(len(v) * 0.99))]:.3f}")
+PY
+}
+
+# follow_row: `ingestd run` following a live feed of 200 events/s (10 requests/s) with
+# FOLLOW_INTERVAL_S=1; sets $follow_row, row 8 of the table. The lag of an event is from the
+# instant it appeared upstream (the simulator's feed start + its arrival number / rate) to its
+# row's ingested_at (its transaction's start, just before the commit). The read figures ask per-user
+# counts for a range that ends an hour before the head, while the head moves; the baseline asks
+# the same questions as one GROUP BY over events, through libpq (pgbench, 4 clients).
+follow_row() {
+  local rate=200
+  start_sim live --events 300000 --live-rate "$rate" --limit 10 --window-s 1 \
+    --latency-ms-per-event 0.01 --api-key bench-key --seed 8
+  local live_url=$sim_url db
+  db=$(new_db bench_follow)
+  "${common_env[@]}" UPSTREAM_BASE_URL="$live_url" DATABASE_URL="$db" FOLLOW_INTERVAL_S=1 \
+    "$ingestd" run >"$work/follow.log" 2>&1 &
+  local follower=$!
+  pids+=("$follower")
+  until [ "$(psql -qtA "$db" -c "SELECT coalesce(max(syncs), 0) FROM ingest_checkpoint" 2>/dev/null)" -ge 3 ] 2>/dev/null; do sleep 0.2; done
+  # Users of the dataset, and a range that ends an hour before its newest event (the live
+  # events come after it).
+  psql -qtA "$db" -c "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL" >"$work/users.txt"
+  local range="starting_at=2026-01-20T00:00:00Z&ending_before=2026-01-27T18:20:12Z"
+  start_serve "$db" METRICS_ADDR=127.0.0.1:0
+  wrk_figure warmup counts 4 5 >/dev/null
+  local metrics_port hits0 hits1
+  metrics_port=$(sed -n 's|.*Prometheus text on .* (port \([0-9]*\)).*|\1|p' "$work/serve.log")
+  cache_counts() {
+    curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
+      sed -n 's/^ingestd_serve_cache_requests_total{result="\(hit\|miss\)"} \([0-9]*\)$/\2/p' | tr '\n' ' '
+  }
+  hits0=$(cache_counts)
+  local r_p50 r_p99 r_rps r_err
+  read -r r_p50 r_p99 r_rps r_err <<<"$(RANGE=$range wrk_figure counts counts 4)"
+  hits1=$(cache_counts)
+  local kept
+  kept=$(python3 -c "h0, m0 = map(int, '$hits0'.split()); h1, m1 = map(int, '$hits1'.split()); print(f'{100 * (h1 - h0) / max(1, h1 - h0 + m1 - m0):.0f} %')")
+  kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+  # The same questions through libpq: one GROUP BY per question, 4 clients for 20 s.
+  psql -qtA "$db" -c "CREATE TABLE bench_users (n serial PRIMARY KEY, user_id text NOT NULL)" \
+    -c "INSERT INTO bench_users (user_id) SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL" >/dev/null
+  local nusers
+  nusers=$(psql -qtA "$db" -c "SELECT count(*) FROM bench_users")
+  cat >"$work/group_by.sql" <<SQL
+\\set u random(1, $nusers)
+SELECT date_bin('1 hour', occurred_at, timestamptz 'epoch') AS bucket, count(*) FROM events
+WHERE user_id = (SELECT user_id FROM bench_users WHERE n = :u)
+  AND occurred_at >= '2026-01-20T00:00:00Z' AND occurred_at < '2026-01-27T18:20:12Z'
+GROUP BY 1 ORDER BY 1;
+SQL
+  (cd "$work" && pgbench -n -M prepared -c 4 -j 2 -T 20 -f group_by.sql --log --log-prefix=pgb "$db" >/dev/null 2>&1)
+  cat "$work"/pgb.* | awk '{print $3 / 1000}' >"$work/pgb_ms.txt"
+  local s_p50 s_p99 s_rps
+  read -r s_p50 s_p99 <<<"$(percentiles "$work/pgb_ms.txt")"
+  s_rps=$(python3 -c "print(f'{$(wc -l <"$work/pgb_ms.txt") / 20:,.0f}')")
+  rm -f "$work"/pgb.*
+  # The feed stops; the follower catches up, then idles.
+  local total started
+  total=$(curl -fsS -X POST -d '' "$live_url/internal/feed/stop" | python3 -c "import json, sys; print(json.load(sys.stdin)['total'])")
+  started=$(curl -fsS "$live_url/internal/stats" | python3 -c "import json, sys; print(json.load(sys.stdin)['live_started_unix_ms'])")
+  until [ "$(psql -qtA "$db" -c "SELECT count(*) FROM events")" -ge "$total" ]; do sleep 0.2; done
+  psql -qtA "$db" -c "SELECT extract(epoch FROM ingested_at) * 1000 - ($started + (properties->>'arrival')::bigint * 1000.0 / $rate) FROM events WHERE name = 'event_live'" |
+    awk '{print $1 / 1000}' >"$work/lag_s.txt"
+  local lag_p50 lag_p99 live_events
+  read -r lag_p50 lag_p99 <<<"$(percentiles "$work/lag_s.txt")"
+  live_events=$(wc -l <"$work/lag_s.txt")
+  # Idle: the interval has grown to its cap (1, 2, 4, 8, then 10 s) after 30 s.
+  sleep 30
+  local req0 req1
+  req0=$(curl -fsS "$live_url/internal/stats" | python3 -c "import json, sys; print(json.load(sys.stdin)['requests'])")
+  sleep 60
+  req1=$(curl -fsS "$live_url/internal/stats" | python3 -c "import json, sys; print(json.load(sys.stdin)['requests'])")
+  local r429
+  r429=$(curl -fsS "$live_url/internal/stats" | python3 -c "import json, sys; print(json.load(sys.stdin)['status_counts'].get('429', 0))")
+  kill -TERM "$follower"; wait "$follower" 2>/dev/null || true
+  follow_row="| 8 | following a live feed of $rate events/s at 10 req/s (\`FOLLOW_INTERVAL_S=1\`, 300,000 events first) | lag from appearing upstream to committed: p50 ${lag_p50} s, p99 ${lag_p99} s over $(thousands "$live_events") live events, $r429 × 429; idle: $((req1 - req0)) requests/min; per-user counts for a range ending an hour before the head while it moves, 4 connections: p50 ${r_p50} ms, p99 ${r_p99} ms, ${r_rps} req/s, ${kept} kept, $r_err errors | the same questions as one SQL \`GROUP BY\` over events through libpq (pgbench, 4 clients): p50 ${s_p50} ms, p99 ${s_p99} ms, ${s_rps} req/s | **$(ratio "$r_p99" "$s_p99")** (p99) | lag ≤ 1 s + one page; idle ≤ 6/min; p99 ≤ 5 ms, ≥ 90 % kept |"
+}
+
+if [ "${1:-}" = follow ]; then
+  # Row 8 alone, written into bench/results.md in place of the one there.
+  say "8 following a live feed (only this row)"
+  follow_row
+  python3 - "$repo/bench/results.md" "$follow_row" <<'PY'
+import sys
+path, row = sys.argv[1], sys.argv[2]
+lines = open(path).read().splitlines()
+lines = [l for l in lines if not l.startswith("| 8 |")]
+at = max(i for i, l in enumerate(lines) if l.startswith("| "))
+lines.insert(at + 1, row)
+open(path, "w").write("\n".join(lines) + "\n")
+PY
+  echo "$follow_row"
+  exit 0
+fi
+
+say "1/8 simulator throughput and unthrottled ingestion of $events events"
+start_sim unthrottled --events "$events" --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 3
+sim_line=$("$build/tests/sim/sim-bench" --url "$sim_url" --api-key bench-key)
+sim_pps=$(sed -E 's/.*pages_per_s=([0-9.]+).*/\1/' <<<"$sim_line")
+db_big=$(new_db bench_big)
+read -r t_ingest rss_big rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" run)"
+[ "$rc" = 0 ] || { say "ingestd run failed ($rc)"; exit 1; }
+stored=$(psql -qtA "$db_big" -c "SELECT count(*) FROM events")
+# Baseline: the same rows, as COPY text, loaded by psql \copy into an identical empty table.
+psql -qtA "$db_big" -c "\\copy (SELECT id, occurred_at, type, name, user_id, session_id, properties, session FROM events) TO '$work/rows.copy'"
+# The same table with the same indexes (the read side's included); and, to show what those
+# indexes cost, a table with the primary key alone (the schema before the read side).
+psql -qtA "$db_big" -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
+read -r t_copy _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_copy (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
+psql -qtA "$db_big" -c "DROP TABLE events_copy" -c "CREATE TABLE events_pk (LIKE events INCLUDING DEFAULTS)" -c "ALTER TABLE events_pk ADD PRIMARY KEY (id)" >/dev/null
+read -r t_copy_pk _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_pk (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
+psql -qtA "$db_big" -c "DROP TABLE events_pk" >/dev/null
+ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy"); copy_pk_eps=$(rate "$stored" "$t_copy_pk")
+copy_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy):.2f}')")
+copy_pk_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy_pk):.2f}')")
+
+say "2/8 submission of $stored IDs"
+read -r t_submit rss_submit rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" submit)"
+submit_ok=$([ "$rc" = 0 ] && echo accepted || echo "failed ($rc)")
+verdict=$(curl -fsS "$sim_url/internal/stats" | python3 -c "import json,sys; s=json.load(sys.stdin)['submissions'][-1]; print(f\"received {s['received']:,}, missing {s['missing']}, duplicates {s['duplicates']}\")")
 
 # read_figures PREFIX [ENV...]: `ingestd serve` with ENV on the big database; wrk figures of the
 # three routes set fig[PREFIX_{counts,summary,global}_{p50,p99,rps}] and add to $read_errors;
@@ -169,7 +273,7 @@ print(f'{100 * hit / max(1, hit + miss):.0f} %')")"
   kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 }
 
-say "2b/7 read API on the $stored events: wrk, 20 s per figure, answers kept and computed"
+say "2b/8 read API on the $stored events: wrk, 20 s per figure, answers kept and computed"
 # Steady state: the load's dirty pages written out, statistics and visibility map current.
 psql -qtA "$db_big" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 psql -qtA "$db_big" -c "SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL" >"$work/users.txt"
@@ -188,7 +292,7 @@ push_run() {
   pushed=$(python3 "$repo/bench/push_client.py" "$serve_port" bench-push-key "$2" 8 "$1")
   kill -TERM "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 }
-say "2c/7 push ingest: $push_batches batches of 1,000 new recent events, then 200 batches spread over a month, 8 clients"
+say "2c/8 push ingest: $push_batches batches of 1,000 new recent events, then 200 batches spread over a month, 8 clients"
 push_run recent "$push_batches"
 read -r push_eps push_accepted push_failed t_push <<<"$pushed"
 push_run month 200
@@ -196,7 +300,7 @@ read -r push_month_eps push_month_accepted push_month_failed t_push_month <<<"$p
 push_ratio=$(python3 -c "print(f'{$push_eps / ($stored / $t_ingest):.2f}')")
 push_month_ratio=$(python3 -c "print(f'{$push_month_eps / ($stored / $t_ingest):.2f}')")
 
-say "3/7 peak RSS at 1,000,000 events"
+say "3/8 peak RSS at 1,000,000 events"
 start_sim small --events 1000000 --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 4
 small_url=$sim_url
 db_small=$(new_db bench_small)
@@ -234,26 +338,26 @@ key_rows() {
 }
 key_table=""
 
-say "4/7 rate-limited run: $rl_pages pages at 10 requests per 2 s"
+say "4/8 rate-limited run: $rl_pages pages at 10 requests per 2 s"
 limited_run rl "$rl_pages" 10 2 0.02 5
 read -r t_rl floor_rl rl_requests rl_429 rl_max <<<"$paged"
 
 contract_row="| 2b | contract shape: skipped (BENCH_CONTRACT_PAGES=0) | | | | |"
 if [ "$contract_pages" -gt 0 ]; then
-  say "5/7 contract shape: $contract_pages pages of 5,000 at 10 requests per 60 s, 0.7 ms per event"
+  say "5/8 contract shape: $contract_pages pages of 5,000 at 10 requests per 60 s, 0.7 ms per event"
   limited_run contract "$contract_pages" 10 60 0.7 6
   read -r t_c floor_c c_requests c_429 c_max <<<"$paged"
   contract_row="| 2b | rate-limited like the contract, $contract_pages pages at 10 req / 60 s, ~3.5 s a page | $t_c s paging, $c_requests requests, $c_429 × 429, at most $c_max in a window | honest floor $floor_c s | **$(ratio "$t_c" "$floor_c")** × floor | 0 × 429, ≤ 1.01 × floor |"
 fi
 
-say "5b/7 several API keys: 1, 2 and 3 keys at 10 per 2 s, and 2 and 3 shaped like the contract"
+say "5b/8 several API keys: 1, 2 and 3 keys at 10 per 2 s, and 2 and 3 shaped like the contract"
 # 1,000-event pages that take about 100 ms: with two keys the latency binds, not the database.
 key_rows 2d "$rl_pages" 10 2 0.1 5 "10 req / 2 s, ~0.1 s a page" 1000
 if [ "$contract_pages" -gt 0 ]; then
   key_rows 2e "$contract_pages" 10 60 0.7 6 "10 req / 60 s, ~3.5 s a page" 5000 "$t_c"
 fi
 
-say "6/7 unmetered upstream without rate headers, $events events"
+say "6/8 unmetered upstream without rate headers, $events events"
 start_sim silent --events "$events" --unlimited --rate-dialect none --latency-ms-per-event 0 --api-key bench-key --seed 3
 db_silent=$(new_db bench_silent)
 read -r t_silent _ rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_silent" "$ingestd" run)"
@@ -262,7 +366,7 @@ silent_stored=$(psql -qtA "$db_silent" -c "SELECT count(*) FROM events")
 silent_eps=$(rate "$silent_stored" "$t_silent")
 silent_ratio=$(python3 -c "print(f'{($silent_stored/$t_silent) / ($stored/$t_copy):.2f}')")
 
-say "7/7 resume after kill -9"
+say "7/8 resume after kill -9"
 db_resume=$(new_db bench_resume)
 "${common_env[@]}" UPSTREAM_BASE_URL="$small_url" DATABASE_URL="$db_resume" "$ingestd" run >/dev/null 2>&1 &
 victim=$!
@@ -276,6 +380,9 @@ pids+=("$resumed")
 while [ "$(psql -qtA "$db_resume" -c "SELECT pages FROM ingest_checkpoint")" = "$before" ]; do sleep 0.01; done
 t_resume=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
 kill -TERM "$resumed" 2>/dev/null || true
+
+say "8/8 following a live feed"
+follow_row
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
@@ -302,6 +409,7 @@ ${key_table}| 2c | unmetered upstream without rate headers, $(thousands "$silent
 | – | read API errors (non-2xx, socket) over all wrk runs | $read_errors | | | 0 |
 | 7 | push ingest, $push_batches batches of 1,000 new events, each batch five minutes of events (as devices push them), 8 concurrent clients | $(thousands "$push_eps") events/s ($(thousands "$push_accepted") accepted in $t_push s, $push_failed non-200) | unthrottled pull (row 1): $ingest_eps events/s | **$push_ratio** | ≥ 0.5 |
 | 7b | push ingest, worst case: 200 batches whose events lie at random instants of a month (each batch updates thousands of rollup rows) | $(thousands "$push_month_eps") events/s ($(thousands "$push_month_accepted") accepted in $t_push_month s, $push_month_failed non-200) | unthrottled pull (row 1): $ingest_eps events/s | $push_month_ratio | |
+$follow_row
 | – | upstream-sim, unlimited, 5000-event pages | $sim_pps pages/s served | | | ≥ 20 pages/s |
 MD
 cat "$repo/bench/results.md"

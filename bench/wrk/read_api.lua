@@ -1,11 +1,13 @@
 -- wrk script for scripts/bench.sh: GET requests against the read API, a random user from the
 -- file named by the USERS environment variable for every request.
---   ROUTE=counts   /v1/users/{id}/event_counts (1h buckets over the user's whole range)
+--   ROUTE=counts   /v1/users/{id}/event_counts (1h buckets over the user's whole range, or RANGE)
 --   ROUTE=summary  /v1/users/{id}
 --   ROUTE=global   /v1/event_counts?bucket=15m (the whole month)
 local users = {}
 local route = os.getenv("ROUTE") or "counts"
 local bucket = os.getenv("BUCKET") or "1h"
+-- RANGE: extra query parameters of the counts routes, e.g. starting_at=...&ending_before=...
+local range = os.getenv("RANGE")
 
 function init(args)
   for line in io.lines(os.getenv("USERS")) do
@@ -22,7 +24,9 @@ function request()
   if route == "summary" then
     return wrk.format("GET", "/v1/users/" .. user)
   end
-  return wrk.format("GET", "/v1/users/" .. user .. "/event_counts?bucket=" .. bucket)
+  local path = "/v1/users/" .. user .. "/event_counts?bucket=" .. bucket
+  if range then path = path .. "&" .. range end
+  return wrk.format("GET", path)
 end
 
 function done(summary, latency, requests)

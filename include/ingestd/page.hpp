@@ -19,6 +19,10 @@ struct PageInfo {
   std::optional<std::int64_t> returned;
   std::string request_id;
   std::size_t data_count = 0;  ///< elements of the records array
+  /// The newest and oldest readable event timestamps (epoch microseconds), when the source
+  /// was asked to read them: where a head sync starts and where it may stop.
+  std::optional<std::int64_t> newest_us;
+  std::optional<std::int64_t> oldest_us;
 };
 
 /// One page as a source delivers it: the raw JSON body and what the source already read of it.

@@ -88,6 +88,19 @@ struct PipelineStats {
   std::atomic<std::int64_t> last_commit_unix_ms{0};  ///< 0: none yet
 };
 
+/// Following a newest-first upstream after the first pass (FOLLOW_INTERVAL_S).
+struct FollowStats {
+  enum Phase { kFirstPass, kFollowing, kRescan };
+  std::atomic<int> phase{kFirstPass};
+  std::atomic<bool> syncing{false};      ///< a head sync or re-scan is fetching now
+  std::atomic<std::int64_t> syncs{0};    ///< head syncs and re-scans completed by this process
+  std::atomic<std::int64_t> rescans{0};  ///< re-scans started by this process
+  std::atomic<std::int64_t> last_sync_unix_ms{0};  ///< 0: no pass completed yet
+  std::atomic<std::int64_t> last_sync_events{0};
+  std::atomic<std::int64_t> mark_us{0};            ///< newest event known synced; 0: none
+  std::atomic<std::int64_t> next_sync_unix_ms{0};  ///< 0: none planned
+};
+
 /// The serve side: push ingest (POST /v1/events) and the read API's answer cache.
 struct ServeStats {
   std::atomic<std::int64_t> push_requests{0};

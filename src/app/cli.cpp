@@ -34,6 +34,7 @@ struct CliState {
   bool dry_run = false;
   bool force = false;
   bool json = false;
+  bool follow = false;
 };
 
 std::vector<ConfigLayer> config_layers(const CliState& cli) {
@@ -83,8 +84,11 @@ int run_cli(int argc, char** argv) {
         ->type_name(std::string(key.type))
         ->group("Settings");
   }
-  app.add_subcommand("run",
-                     "migrate, ingest every page, then submit the IDs (resumes where it stopped)");
+  auto* run = app.add_subcommand(
+      "run", "migrate, ingest every page, then submit the IDs (resumes where it stopped)");
+  run->add_flag("--follow", cli.follow,
+                "after the first pass keep syncing the head until SIGTERM/SIGINT, every "
+                "FOLLOW_INTERVAL_S seconds (5 when that is 0)");
   app.add_subcommand("migrate", "apply the schema migrations in sql/ (idempotent)");
   auto* submit =
       app.add_subcommand("submit", "stream every stored event ID to the submission endpoint");
@@ -122,7 +126,7 @@ int run_cli(int argc, char** argv) {
     std::fprintf(stderr, "ingestd: %s\n", e.what());
     return e.exit_code();
   }
-  return run_command(command, config, CommandFlags{cli.dry_run, cli.force, cli.json});
+  return run_command(command, config, CommandFlags{cli.dry_run, cli.force, cli.json, cli.follow});
 }
 
 }  // namespace ingestd

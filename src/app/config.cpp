@@ -33,6 +33,15 @@ const std::vector<ConfigKey>& config_keys() {
       {"SUBMIT_ON_FINISH", "BOOL", "true", "submit the IDs when ingestion completes (true/false)"},
       {"SUBMISSION_MAX_ATTEMPTS", "INT", "5",
        "submission attempts allowed per API key, 1 to 5 (the upstream's cap)"},
+      {"FOLLOW_INTERVAL_S", "SECONDS", "0",
+       "0: `ingestd run` makes one pass and exits; N: after the first pass it keeps running and "
+       "syncs the head every N seconds until SIGTERM/SIGINT (`run --follow` without it: 5)"},
+      {"FOLLOW_OVERLAP_S", "SECONDS", "5",
+       "a head sync reads this far below the newest event already synced, by timestamp, so "
+       "events of the same instant or slightly late are not missed"},
+      {"RESCAN_INTERVAL_S", "SECONDS", "",
+       "while following, re-read the whole stream at least this often (for upstreams without "
+       "meta.total); empty: only when the total says events are missing"},
       {"LOG_LEVEL", "LEVEL", "info", "trace, debug, info, warn or error"},
       {"LOG_FORMAT", "text|json", "text", "text, or json for one JSON object per line"},
       {"METRICS_ADDR", "HOST:PORT", "",
@@ -302,6 +311,11 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.submission_repo = r.text("SUBMISSION_REPO");
   c.submit_on_finish = r.boolean("SUBMIT_ON_FINISH");
   c.submission_max_attempts = static_cast<int>(r.integer("SUBMISSION_MAX_ATTEMPTS", 1, 5));
+  c.follow_interval = r.seconds("FOLLOW_INTERVAL_S", 0, 86400);
+  c.follow_overlap = r.seconds("FOLLOW_OVERLAP_S", 0, 86400);
+  if (!r.text("RESCAN_INTERVAL_S").empty()) {
+    c.rescan_interval = r.seconds("RESCAN_INTERVAL_S", 1, 30 * 86400);
+  }
   c.log_level = r.choice("LOG_LEVEL", {"trace", "debug", "info", "warn", "error"});
   c.log_format = r.choice("LOG_FORMAT", {"text", "json"});
   c.metrics_addr = r.text("METRICS_ADDR");

@@ -26,6 +26,9 @@ struct Config {
   std::string submission_repo;
   bool submit_on_finish = true;
   int submission_max_attempts = 5;
+  std::chrono::milliseconds follow_interval{0};  // 0: one pass
+  std::chrono::milliseconds follow_overlap{5'000};
+  std::optional<std::chrono::milliseconds> rescan_interval;
   std::string log_level = "info";
   std::string log_format = "text";
   std::string metrics_addr;  // host:port; empty disables the endpoint

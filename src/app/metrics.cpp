@@ -59,6 +59,15 @@ std::string render_prometheus(const Metrics& m, std::int64_t now_unix_ms) {
   const auto last = v(m.pipeline.last_commit_unix_ms);
   out += fmt::format("ingestd_checkpoint_age_seconds {:.3f}\n",
                      last == 0 ? 0.0 : static_cast<double>(now_unix_ms - last) / 1e3);
+  metric("ingestd_follow_lag_seconds", "gauge",
+         "Seconds since the last completed pass reached the head (0 before the first).");
+  const auto synced = v(m.follow.last_sync_unix_ms);
+  out += fmt::format("ingestd_follow_lag_seconds {:.3f}\n",
+                     synced == 0 ? 0.0 : static_cast<double>(now_unix_ms - synced) / 1e3);
+  metric("ingestd_follow_syncs_total", "counter", "Head syncs and re-scans completed.");
+  out += fmt::format("ingestd_follow_syncs_total {}\n", v(m.follow.syncs));
+  metric("ingestd_rescans_total", "counter", "Full re-scans started while following.");
+  out += fmt::format("ingestd_rescans_total {}\n", v(m.follow.rescans));
   metric("ingestd_rate_limit_requests", "gauge",
          "Requests per window, as learned from the upstream.");
   out += fmt::format("ingestd_rate_limit_requests {}\n", v(m.source.rate_limit));

@@ -12,6 +12,7 @@ namespace ingestd {
 struct Metrics {
   SourceStats source;
   PipelineStats pipeline;
+  FollowStats follow;
   ServeStats serve;
 };
 

@@ -15,6 +15,8 @@
 #include "app/signals.hpp"
 #include "common/clock.hpp"
 #include "common/database_url.hpp"
+#include "common/sleep.hpp"
+#include "common/timestamp.hpp"
 #include "ingestd/errors.hpp"
 #include "pipeline/pipeline.hpp"
 #include "serve/api_server.hpp"
@@ -27,6 +29,7 @@
 #include "submit/submitter.hpp"
 #include "upstream/events_source.hpp"
 #include "upstream/http_client.hpp"
+#include "upstream/sync_state.hpp"
 
 namespace ingestd {
 
@@ -140,9 +143,48 @@ nlohmann::ordered_json keys_json(const SourceStats& source) {
   return keys;
 }
 
+// Events added in the last `seconds` of the per-second history, and their rate.
+std::pair<std::int64_t, double> added_within(const ProgressHistory& history, std::int64_t seconds) {
+  const auto& h = history.samples();
+  if (h.size() < 2) return {0, 0.0};
+  auto from = h.begin();
+  while (from + 1 != h.end() && h.back().unix_s - from->unix_s > seconds) ++from;
+  const std::int64_t span = h.back().unix_s - from->unix_s;
+  const std::int64_t added = h.back().events - from->events;
+  return {added, span > 0 ? static_cast<double>(added) / static_cast<double>(span) : 0.0};
+}
+
+// Following as GET /v1/status reports it under "live.follow".
+nlohmann::ordered_json follow_json(const FollowStats& f, const ProgressHistory& history) {
+  static constexpr const char* kPhases[] = {"first_pass", "following", "rescan"};
+  const std::int64_t now = unix_ms_now();
+  const std::int64_t synced = f.last_sync_unix_ms.load();
+  const std::int64_t next = f.next_sync_unix_ms.load();
+  const std::int64_t mark = f.mark_us.load();
+  const auto [last_hour, _] = added_within(history, 3600);
+  const auto [last_minute, per_second] = added_within(history, 60);
+  return {{"phase", kPhases[std::clamp(f.phase.load(), 0, 2)]},
+          {"syncing", f.syncing.load()},
+          {"syncs", f.syncs.load()},
+          {"rescans", f.rescans.load()},
+          {"last_sync_unix_ms",
+           synced == 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(synced)},
+          {"lag_s", synced == 0 ? nlohmann::ordered_json(nullptr)
+                                : nlohmann::ordered_json(static_cast<double>(now - synced) / 1e3)},
+          {"last_sync_events", f.last_sync_events.load()},
+          {"synced_to", mark == 0 ? nlohmann::ordered_json(nullptr)
+                                  : nlohmann::ordered_json(format_iso8601_ms(mark))},
+          {"next_sync_in_ms", next == 0
+                                  ? nlohmann::ordered_json(nullptr)
+                                  : nlohmann::ordered_json(std::max<std::int64_t>(0, next - now))},
+          {"events_last_minute", last_minute},
+          {"events_last_hour", last_hour},
+          {"events_per_s_1m", per_second}};
+}
+
 // The running ingestion as GET /v1/status reports it under "live".
 nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
-                                 const ProgressHistory* history) {
+                                 const ProgressHistory& history, bool with_history) {
   const auto optional = [](const auto& v) {
     return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
   };
@@ -162,11 +204,12 @@ nlohmann::ordered_json live_json(const ProgressSnapshot& s, const Metrics& m,
           {"elapsed_s", static_cast<double>(s.elapsed.count()) / 1000.0},
           {"keys", keys_json(m.source)},
           {"all_keys_paused_ms", s.all_keys_paused.count()},
+          {"follow", follow_json(m.follow, history)},
           {"unix_ms", unix_ms_now()},
           {"history", [&] {
-             if (!history) return nlohmann::ordered_json(nullptr);
+             if (!with_history) return nlohmann::ordered_json(nullptr);
              nlohmann::ordered_json samples = nlohmann::ordered_json::array();
-             for (const auto& h : history->samples()) samples.push_back({h.unix_s, h.events});
+             for (const auto& h : history.samples()) samples.push_back({h.unix_s, h.events});
              return samples;
            }()}};
 }
@@ -204,7 +247,63 @@ int command_migrate(const Config& config, const SignalWatcher& signals) {
   return kExitOk;
 }
 
-int command_run(const Config& config, const SignalWatcher& signals) {
+// Between head syncs the loop wakes this often to feed the watchdog and draw progress.
+constexpr std::chrono::milliseconds kIdleTick{200};
+// `run --follow` without FOLLOW_INTERVAL_S.
+constexpr std::chrono::milliseconds kDefaultFollowInterval{5000};
+
+FollowOptions follow_options(const Config& config) {
+  return {.interval =
+              config.follow_interval.count() > 0 ? config.follow_interval : kDefaultFollowInterval,
+          .overlap = config.follow_overlap,
+          .rescan_interval = config.rescan_interval,
+          .page_limit = config.page_limit};
+}
+
+std::string_view phase_text(SyncPhase phase) {
+  switch (phase) {
+    case SyncPhase::first_pass:
+      return "first pass";
+    case SyncPhase::head_sync:
+      return "head sync";
+    case SyncPhase::rescan:
+      return "re-scan";
+  }
+  return "first pass";
+}
+
+std::string mark_text(std::optional<std::int64_t> mark_us) {
+  return mark_us ? format_iso8601_ms(*mark_us) : "none";
+}
+
+void publish_sync(const SyncState& sync, FollowStats& stats) {
+  stats.phase = sync.phase() == SyncPhase::first_pass ? FollowStats::kFirstPass
+                : sync.phase() == SyncPhase::rescan   ? FollowStats::kRescan
+                                                      : FollowStats::kFollowing;
+  stats.mark_us = sync.marks().mark_us.value_or(0);
+}
+
+// After a completed pass the stream is following, whatever the next pass will be.
+void publish_pass(const SyncState& sync, FollowStats& stats, std::int64_t added) {
+  publish_sync(sync, stats);
+  stats.phase = FollowStats::kFollowing;
+  stats.last_sync_unix_ms = unix_ms_now();
+  stats.last_sync_events = added;
+}
+
+// The submission after the first pass, as SUBMIT_ON_FINISH says (an accepted one is never sent
+// again: the ledger says so).
+void submit_after_first_pass(const Config& config, Database& store, Metrics& metrics,
+                             const SignalWatcher& signals) {
+  if (!config.submit_on_finish) {
+    spdlog::info("submission: SUBMIT_ON_FINISH=false; run `ingestd submit` when ready");
+    return;
+  }
+  print_submit_report(
+      submit_ids(submitter_options(config, &metrics.source), store, SubmitMode{}, signals.token()));
+}
+
+int command_run(const Config& config, const CommandFlags& flags, const SignalWatcher& signals) {
   CurlGlobal curl;
   ServiceNotifier notifier;
   auto store = open_store(config, signals.token());
@@ -243,7 +342,7 @@ int command_run(const Config& config, const SignalWatcher& signals) {
   if (!config.serve_addr.empty()) {
     api = start_api_server(config, metrics, signals.token(), [&](bool with_history) {
       std::lock_guard lock(history_mu);
-      return live_json(snapshot(), metrics, with_history ? &history : nullptr);
+      return live_json(snapshot(), metrics, history, with_history);
     });
   }
   const LiveLine live(config.log_format);
@@ -263,14 +362,39 @@ int command_run(const Config& config, const SignalWatcher& signals) {
     }
   };
 
-  if (!start.done) {
-    RateStateTable rate_state(config.database_url, config.stream, config.db_connect_timeout,
-                              signals.token());
-    EventsSource source(source_options(config), metrics.source, start.next_cursor, start.pages,
-                        rate_state);
-    EventWriter writer(*store);
-    StoreSink sink(writer, config.stream);
-    Pipeline pipeline(source, sink, metrics.pipeline, static_cast<std::size_t>(config.queue_pages));
+  const bool follow = flags.follow || config.follow_interval.count() > 0;
+  const auto phase = parse_sync_phase(start.phase).value_or(SyncPhase::first_pass);
+  SyncState sync(follow_options(config), phase, start.marks, std::chrono::steady_clock::now());
+  publish_sync(sync, metrics.follow);
+  if (start.last_sync_unix_ms) metrics.follow.last_sync_unix_ms = *start.last_sync_unix_ms;
+  if (start.last_sync_events) metrics.follow.last_sync_events = *start.last_sync_events;
+
+  if (start.done && !follow) {
+    const std::string line = progress_line(snapshot());
+    spdlog::info("ingestion complete: {}", line);
+    notifier.status("ingestion complete: " + line);
+    submit_after_first_pass(config, *store, metrics, signals);
+    notifier.stopping();
+    return kExitOk;
+  }
+
+  RateStateTable rate_state(config.database_url, config.stream, config.db_connect_timeout,
+                            signals.token());
+  EventsSource source(source_options(config), metrics.source, std::nullopt, start.pages,
+                      rate_state);
+  EventWriter writer(*store);
+  StoreSink sink(writer, config.stream, [&sync](const DecodedBatch& batch) {
+    return sync.on_page({.from_head = batch.cursor_used.empty(),
+                         .newest_us = batch.info.newest_us,
+                         .total = batch.info.total,
+                         .last = !batch.info.has_more});
+  });
+  // One pass through the pipeline; false when a signal stopped it.
+  auto run_pass = [&](std::optional<std::string> cursor) {
+    source.begin_pass(std::move(cursor), sync.stop_at_us());
+    metrics.follow.syncing = sync.phase() != SyncPhase::first_pass;
+    Pipeline pipeline(source, sink, metrics.pipeline, static_cast<std::size_t>(config.queue_pages),
+                      sync.phase() != SyncPhase::first_pass);
     PipelineResult result;
     try {
       result = pipeline.run(signals.token(), tick);
@@ -278,28 +402,94 @@ int command_run(const Config& config, const SignalWatcher& signals) {
       writer.record_error(config.stream, e.what());
       throw;
     }
-    const std::string final_line = progress_line(snapshot());
+    metrics.follow.syncing = false;
     if (signals.stopped()) {
       spdlog::info("stopped: checkpoint at page {}; {}",
-                   result.committed > 0 ? result.last_page : start.pages, final_line);
+                   result.committed > 0 ? result.last_page : start.pages,
+                   progress_line(snapshot()));
+      return false;
+    }
+    if (!result.completed) throw TemporaryError("ingestion ended before the last page");
+    return true;
+  };
+  // What the store holds for the stream, as the checkpoint counts it.
+  auto accounted = [&] {
+    return start.events + start.quarantined + metrics.pipeline.events_inserted.load() +
+           metrics.pipeline.events_quarantined.load();
+  };
+
+  NextPass next;  // a head sync at once
+  if (!start.done) {
+    if (phase != SyncPhase::first_pass) {
+      spdlog::info("follow: resuming the {} toward mark {}", phase_text(phase),
+                   mark_text(sync.marks().mark_us));
+    }
+    const std::int64_t before = metrics.pipeline.events_inserted.load();
+    if (!run_pass(start.next_cursor)) {
       notifier.stopping();
       return signals.exit_code();
     }
-    if (!result.completed) throw TemporaryError("ingestion ended before the last page");
+    if (phase == SyncPhase::first_pass) {
+      const std::string line = progress_line(snapshot());
+      spdlog::info("ingestion complete: {}", line);
+      notifier.status("ingestion complete: " + line);
+    }
+    next = sync.after_pass({metrics.pipeline.events_inserted.load() - before, accounted()},
+                           std::chrono::steady_clock::now());
+    publish_pass(sync, metrics.follow, metrics.pipeline.events_inserted.load() - before);
   }
-  const std::string final_line = progress_line(snapshot());
-  spdlog::info("ingestion complete: {}", final_line);
-  notifier.status("ingestion complete: " + final_line);
-
-  if (!config.submit_on_finish) {
-    spdlog::info("submission: SUBMIT_ON_FINISH=false; run `ingestd submit` when ready");
+  if (!follow) {
+    submit_after_first_pass(config, *store, metrics, signals);
+    notifier.stopping();
     return kExitOk;
   }
-  notifier.status("submitting event IDs");
-  print_submit_report(submit_ids(submitter_options(config, &metrics.source), *store, SubmitMode{},
-                                 signals.token()));
+  try {
+    submit_after_first_pass(config, *store, metrics, signals);
+  } catch (const Error& e) {
+    // The copy is what a follower keeps current; `ingestd submit` can try again.
+    spdlog::error("{}; following goes on (`ingestd submit` tries again)", e.what());
+  }
+
+  spdlog::info("follow: syncing the head every {} s (overlap {} s){}",
+               sync.options().interval.count() / 1000.0, config.follow_overlap.count() / 1000.0,
+               config.rescan_interval ? fmt::format(", a full re-scan at least every {} s",
+                                                    config.rescan_interval->count() / 1000.0)
+                                      : "");
+  for (;;) {
+    if (next.wait.count() > 0) {
+      metrics.follow.next_sync_unix_ms = unix_ms_now() + next.wait.count();
+      notifier.status(fmt::format("following: next sync in {} s; {}", next.wait.count() / 1000.0,
+                                  progress_line(snapshot())));
+      const auto until = std::chrono::steady_clock::now() + next.wait;
+      // The watchdog and the progress line stay fed while idle.
+      while (std::chrono::steady_clock::now() < until && !signals.stopped()) {
+        sleep_until(std::min(until, std::chrono::steady_clock::now() + kIdleTick), signals.token());
+        tick();
+      }
+      metrics.follow.next_sync_unix_ms = 0;
+    }
+    if (signals.stopped()) break;
+    if (next.phase == SyncPhase::rescan) {
+      spdlog::info("follow: full re-scan: {}", next.reason);
+      ++metrics.follow.rescans;
+    }
+    sync.begin(next.phase);
+    writer.begin_pass(config.stream, std::string(sync_phase_name(next.phase)));
+    publish_sync(sync, metrics.follow);
+    const std::int64_t before = metrics.pipeline.events_inserted.load();
+    if (!run_pass(std::nullopt)) break;
+    const std::int64_t added = metrics.pipeline.events_inserted.load() - before;
+    const SyncPhase done_phase = sync.phase();
+    next = sync.after_pass({added, accounted()}, std::chrono::steady_clock::now());
+    publish_pass(sync, metrics.follow, added);
+    ++metrics.follow.syncs;
+    spdlog::log(
+        added > 0 || done_phase == SyncPhase::rescan ? spdlog::level::info : spdlog::level::debug,
+        "follow: {} complete, {} new events, mark {}", phase_text(done_phase), added,
+        mark_text(sync.marks().mark_us));
+  }
   notifier.stopping();
-  return kExitOk;
+  return signals.exit_code();
 }
 
 int command_submit(const Config& config, const CommandFlags& cli, const SignalWatcher& signals) {
@@ -329,6 +519,16 @@ int command_serve(const Config& config, const SignalWatcher& signals) {
   return kExitOk;
 }
 
+std::string state_text(const Checkpoint& cp) {
+  const auto phase = parse_sync_phase(cp.phase).value_or(SyncPhase::first_pass);
+  if (phase == SyncPhase::first_pass) {
+    return cp.done ? "ingestion complete" : cp.pages == 0 ? "not started" : "in progress";
+  }
+  if (cp.done) return "following: the last sync is complete";
+  return phase == SyncPhase::rescan ? "following: a full re-scan is in progress"
+                                    : "following: a head sync is in progress";
+}
+
 // One attempt, bounded: status is a look, not a wait (ingestd run is the one that retries).
 constexpr std::chrono::milliseconds kStatusConnectTimeout{2000};
 
@@ -354,9 +554,7 @@ int command_status(const Config& config, const CommandFlags& cli) {
   const std::int64_t quarantined = report.quarantined;
   const auto& ledger = report.submissions;
   std::cout << fmt::format("stream          {}\n", cp.stream)
-            << fmt::format("state           {}\n", cp.done         ? "ingestion complete"
-                                                   : cp.pages == 0 ? "not started"
-                                                                   : "in progress")
+            << fmt::format("state           {}\n", state_text(cp))
             << fmt::format("pages           {}\n", cp.pages)
             << fmt::format("events stored   {}{}\n", stored,
                            cp.upstream_total
@@ -366,6 +564,14 @@ int command_status(const Config& config, const CommandFlags& cli) {
             << fmt::format("checkpoint age  {}\n",
                            format_duration(std::chrono::seconds(static_cast<long>(cp.age_seconds))))
             << fmt::format("last error      {}\n", cp.last_error.value_or("none"));
+  if (cp.syncs > 0 || cp.phase != "first_pass") {
+    std::cout << fmt::format("syncs           {} ({} re-scans); the last added {} events, {}\n",
+                             cp.syncs, cp.rescans, cp.last_sync_events.value_or(0),
+                             cp.last_sync_unix_ms ? format_iso8601_ms(*cp.last_sync_unix_ms * 1000)
+                                                  : std::string("never"))
+              << fmt::format("synced to       {}\n", mark_text(cp.marks.mark_us));
+  }
+  std::cout << fmt::format("newest event    {}\n", mark_text(report.newest_event_us));
   std::cout << fmt::format(
       "pushed          {} requests: {} accepted, {} duplicates, {} quarantined\n",
       report.push.requests, report.push.accepted, report.push.duplicates, report.push.quarantined);
@@ -388,7 +594,7 @@ int run_command(Command command, const Config& config, const CommandFlags& flags
     SignalWatcher signals;
     switch (command) {
       case Command::run:
-        return command_run(config, signals);
+        return command_run(config, flags, signals);
       case Command::migrate:
         return command_migrate(config, signals);
       case Command::submit:

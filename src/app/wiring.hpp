@@ -21,6 +21,7 @@ struct CommandFlags {
   bool dry_run = false;  // submit
   bool force = false;    // submit
   bool json = false;     // status
+  bool follow = false;   // run: keep syncing the head (FOLLOW_INTERVAL_S, else 5 s)
 };
 
 // Starts logging as configured, runs the command, and turns the error that ends it into its

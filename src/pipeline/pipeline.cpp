@@ -61,7 +61,7 @@ void decode_stage(BoundedQueue<RawPage>& in, BoundedQueue<DecodedBatch>& out, Pi
 }
 
 void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, PipelineStats& stats,
-                  std::stop_token stop, PipelineResult& result) {
+                  bool repeats_expected, std::stop_token stop, PipelineResult& result) {
   while (auto batch = in.pop(stop)) {
     stats.write_queue_depth = static_cast<std::int64_t>(in.size());
     const auto started = SteadyClock::now();
@@ -76,9 +76,10 @@ void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, PipelineStats&
       spdlog::warn("quarantined an event of page {}: {}", batch->number, q.reason);
     }
     if (r.used_fallback) {
-      spdlog::info("page {}: {} of {} events were already stored", batch->number,
-                   static_cast<std::int64_t>(batch->page.row_count) - r.inserted,
-                   batch->page.row_count);
+      spdlog::log(repeats_expected ? spdlog::level::debug : spdlog::level::info,
+                  "page {}: {} of {} events were already stored", batch->number,
+                  static_cast<std::int64_t>(batch->page.row_count) - r.inserted,
+                  batch->page.row_count);
     }
     ++result.committed;
     result.last_page = batch->number;
@@ -89,8 +90,12 @@ void commit_stage(PageSink& sink, BoundedQueue<DecodedBatch>& in, PipelineStats&
 }  // namespace
 
 Pipeline::Pipeline(PageSource& source, PageSink& sink, PipelineStats& stats,
-                   std::size_t queue_pages)
-    : source_(source), sink_(sink), stats_(stats), queue_pages_(queue_pages) {}
+                   std::size_t queue_pages, bool repeats_expected)
+    : source_(source),
+      sink_(sink),
+      stats_(stats),
+      queue_pages_(queue_pages),
+      repeats_expected_(repeats_expected) {}
 
 PipelineResult Pipeline::run(std::stop_token stop, const std::function<void()>& tick) {
   BoundedQueue<RawPage> fetched(queue_pages_);
@@ -127,8 +132,9 @@ PipelineResult Pipeline::run(std::stop_token stop, const std::function<void()>& 
     std::jthread decode_thread(
         stage([&] { decode_stage(fetched, decoded, stats_, abort.get_token()); },
               [&] { decoded.close(); }));
-    std::jthread commit_thread(
-        stage([&] { commit_stage(sink_, decoded, stats_, abort.get_token(), result); }, [] {}));
+    std::jthread commit_thread(stage(
+        [&] { commit_stage(sink_, decoded, stats_, repeats_expected_, abort.get_token(), result); },
+        [] {}));
     std::unique_lock lock(done_mutex);
     while (
         !done_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stages_left == 0; })) {

@@ -24,7 +24,9 @@ struct PipelineResult {
 // stage stops the others and is rethrown by run().
 class Pipeline {
  public:
-  Pipeline(PageSource& source, PageSink& sink, PipelineStats& stats, std::size_t queue_pages);
+  // `repeats_expected`: pages that overlap what is stored (a head sync's) are logged at debug.
+  Pipeline(PageSource& source, PageSink& sink, PipelineStats& stats, std::size_t queue_pages,
+           bool repeats_expected = false);
 
   // `tick` runs on the calling thread about every 200 ms while the stages work (progress
   // lines, watchdog pings).
@@ -35,6 +37,7 @@ class Pipeline {
   PageSink& sink_;
   PipelineStats& stats_;
   std::size_t queue_pages_;
+  bool repeats_expected_;
 };
 
 }  // namespace ingestd

@@ -3,7 +3,7 @@
 namespace ingestd {
 
 std::size_t AnswerCache::cost(const Entry& e) {
-  return e.key.size() + e.answer.size() + kEntryOverhead;
+  return e.key.size() + e.kept.answer.size() + e.kept.snapshot.size() + kEntryOverhead;
 }
 
 void AnswerCache::erase(std::list<Entry>::iterator it) {
@@ -12,28 +12,36 @@ void AnswerCache::erase(std::list<Entry>::iterator it) {
   lru_.erase(it);
 }
 
-std::optional<std::string> AnswerCache::find(const std::string& key, std::string_view snapshot) {
+std::optional<AnswerCache::Kept> AnswerCache::find(const std::string& key, Clock::time_point now) {
   std::lock_guard lock(mu_);
-  if (snapshot != snapshot_) return std::nullopt;
   const auto found = index_.find(key);
   if (found == index_.end()) return std::nullopt;
+  if (now - found->second->confirmed > kMaxUnchecked) {
+    erase(found->second);
+    return std::nullopt;
+  }
   lru_.splice(lru_.begin(), lru_, found->second);
-  return found->second->answer;
+  return found->second->kept;
 }
 
-void AnswerCache::put(const std::string& key, const std::string& snapshot, std::string answer) {
-  Entry entry{key, std::move(answer)};
+void AnswerCache::confirm(const std::string& key, std::string_view checked, std::string snapshot,
+                          Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  const auto found = index_.find(key);
+  if (found == index_.end() || found->second->kept.snapshot != checked) return;
+  Entry& e = *found->second;
+  bytes_ -= cost(e);
+  e.kept.snapshot = std::move(snapshot);
+  e.confirmed = now;
+  bytes_ += cost(e);
+}
+
+void AnswerCache::put(const std::string& key, std::string snapshot, AnswerRange range,
+                      std::string answer, Clock::time_point now) {
+  Entry entry{key, {std::move(answer), std::move(snapshot), range}, now};
   const std::size_t size = cost(entry);
   if (size > max_bytes_) return;
   std::lock_guard lock(mu_);
-  // An answer of an older snapshot that finished late replaces the newer ones too; the next
-  // answers of the current snapshot bring them back.
-  if (snapshot != snapshot_) {
-    index_.clear();
-    lru_.clear();
-    bytes_ = 0;
-    snapshot_ = snapshot;
-  }
   if (const auto found = index_.find(key); found != index_.end()) erase(found->second);
   while (bytes_ + size > max_bytes_) erase(std::prev(lru_.end()));
   lru_.push_front(std::move(entry));

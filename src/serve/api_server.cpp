@@ -109,22 +109,30 @@ struct ApiServer::Impl {
     }
   }
 
-  // A read answer computed in one snapshot, or kept from an earlier request that saw the same
-  // snapshot: exact either way, and one round trip when kept.
-  template <typename F>
-  void answer_read(const httplib::Request& req, httplib::Response& res, F&& compute) {
+  // A read answer computed in one snapshot, or kept from an earlier request when no commit since
+  // touched the instants it depends on (`range_of`, which may refuse the request): exact either
+  // way, and one round trip when kept.
+  template <typename R, typename F>
+  void answer_read(const httplib::Request& req, httplib::Response& res, R&& range_of, F&& compute) {
     with_store(res, [&](Database& db) {
+      const AnswerRange range = range_of();
       EventReader store(db);
       if (cache.enabled()) {
-        if (auto kept = cache.find(req.target, store.current_snapshot())) {
-          stats.cache_hits++;
-          return std::move(*kept);
+        if (auto kept = cache.find(req.target, AnswerCache::Clock::now())) {
+          if (auto now =
+                  store.unchanged_since(kept->snapshot, kept->range.from_us, kept->range.to_us)) {
+            cache.confirm(req.target, kept->snapshot, std::move(*now), AnswerCache::Clock::now());
+            stats.cache_hits++;
+            return std::move(kept->answer);
+          }
         }
         stats.cache_misses++;
       }
       const EventReader::ReadTransaction read(store);
       std::string body = dump(compute(store));
-      if (cache.enabled()) cache.put(req.target, read.snapshot(), body);
+      if (cache.enabled()) {
+        cache.put(req.target, read.snapshot(), range, body, AnswerCache::Clock::now());
+      }
       return body;
     });
   }
@@ -236,17 +244,19 @@ struct ApiServer::Impl {
     server.set_pre_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
     on(RouteId::user_event_counts, [this](const httplib::Request& req, httplib::Response& res) {
-      answer_read(req, res, [&](EventReader& store) {
-        return user_event_counts(store, req.matches[1], req.params);
-      });
+      answer_read(
+          req, res, [&] { return counts_range(req.params); },
+          [&](EventReader& store) { return user_event_counts(store, req.matches[1], req.params); });
     });
     on(RouteId::user_summary, [this](const httplib::Request& req, httplib::Response& res) {
-      answer_read(req, res,
-                  [&](EventReader& store) { return user_summary(store, req.matches[1]); });
+      answer_read(
+          req, res, [] { return AnswerRange{}; },
+          [&](EventReader& store) { return user_summary(store, req.matches[1]); });
     });
     on(RouteId::event_counts, [this](const httplib::Request& req, httplib::Response& res) {
-      answer_read(req, res,
-                  [&](EventReader& store) { return global_event_counts(store, req.params); });
+      answer_read(
+          req, res, [&] { return counts_range(req.params); },
+          [&](EventReader& store) { return global_event_counts(store, req.params); });
     });
     on(RouteId::status, [this](const httplib::Request& req, httplib::Response& res) {
       with_store(res, [&](Database& db) {

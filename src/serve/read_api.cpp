@@ -185,6 +185,13 @@ nlohmann::ordered_json global_event_counts(EventReader& store, const QueryParams
   return out;
 }
 
+AnswerRange counts_range(const QueryParams& params) {
+  AnswerRange range;
+  if (const auto from = instant_param(params, "starting_at")) range.from_us = *from;
+  if (const auto to = instant_param(params, "ending_before")) range.to_us = *to;
+  return range;
+}
+
 nlohmann::ordered_json user_summary(EventReader& store, const std::string& raw_user_id) {
   const std::string user_id = parse_user_id(raw_user_id);
   const UserSummary summary = store.user_summary(user_id);

@@ -4,6 +4,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "serve/answer_cache.hpp"
+
 namespace ingestd {
 
 class EventReader;
@@ -21,6 +23,10 @@ nlohmann::ordered_json user_event_counts(EventReader& store, const std::string& 
 nlohmann::ordered_json global_event_counts(EventReader& store, const QueryParams& params);
 // GET /v1/users/{user_id}
 nlohmann::ordered_json user_summary(EventReader& store, const std::string& user_id);
+
+// The instants a counts answer depends on: its starting_at and ending_before; an end left to
+// the default follows the events' span, so it depends on every instant on that side.
+AnswerRange counts_range(const QueryParams& params);
 
 // More buckets than this in one answer is a 400.
 inline constexpr std::int64_t kMaxBuckets = 10'000;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct StatusReport {
   std::int64_t quarantined = 0;
   std::vector<SubmissionRecord> submissions;
   PushTotals push;
+  std::optional<std::int64_t> newest_event_us;
 };
 
 StatusReport read_status(Database& db, const std::string& stream);

@@ -124,12 +124,25 @@ PgResult run(Database::Session& session, const Statement& statement,
                  context);
 }
 
-const Statement kSnapshot{"snapshot", "SELECT pg_current_snapshot()::text"};
+// The current snapshot, and whether a change committed since `$1` (invisible to it, visible to
+// this statement) touched [$2, $3). Only changes of transactions at or after $1's xmin can be
+// invisible to it, so the xid index keeps this to the last few.
+const Statement kChangedSince{
+    "changed_since",
+    "SELECT pg_current_snapshot()::text, EXISTS (SELECT 1 FROM event_changes WHERE xid >= "
+    "pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot) AND "
+    "from_us < $3::bigint AND to_us > $2::bigint)::int"};
 
 }  // namespace
 
-std::string EventReader::current_snapshot() {
-  return PQgetvalue(run(s(), kSnapshot, {}, "reading the snapshot").get(), 0, 0);
+std::optional<std::string> EventReader::unchanged_since(const std::string& snapshot,
+                                                        std::int64_t from_us, std::int64_t to_us) {
+  const std::string from = std::to_string(from_us);
+  const std::string to = std::to_string(to_us);
+  const PgResult res =
+      run(s(), kChangedSince, {snapshot.c_str(), from.c_str(), to.c_str()}, "checking for changes");
+  if (std::string_view(PQgetvalue(res.get(), 0, 1)) != "0") return std::nullopt;
+  return std::string(PQgetvalue(res.get(), 0, 0));
 }
 
 EventReader::ReadTransaction::ReadTransaction(EventReader& reader) : reader_(reader) {
@@ -242,6 +255,20 @@ Checkpoint EventReader::load_checkpoint(const std::string& stream) {
         soci::use(stream), soci::into(cursor, cursor_ind), soci::into(pages), soci::into(events),
         soci::into(quarantined), soci::into(total, total_ind), soci::into(done),
         soci::into(last_error, error_ind), soci::into(c.age_seconds);
+    long long mark = 0, target = 0, syncs = 0, rescans = 0, last_events = 0, last_at = 0;
+    soci::indicator mark_ind, target_ind, last_events_ind, last_at_ind;
+    s().sql << "SELECT phase, mark_us, target_us, syncs, rescans, last_sync_events, "
+               "(extract(epoch FROM last_sync_at) * 1000)::bigint FROM ingest_checkpoint "
+               "WHERE stream = :s",
+        soci::use(stream), soci::into(c.phase), soci::into(mark, mark_ind),
+        soci::into(target, target_ind), soci::into(syncs), soci::into(rescans),
+        soci::into(last_events, last_events_ind), soci::into(last_at, last_at_ind);
+    if (mark_ind == soci::i_ok) c.marks.mark_us = mark;
+    if (target_ind == soci::i_ok) c.marks.target_us = target;
+    c.syncs = syncs;
+    c.rescans = rescans;
+    if (last_events_ind == soci::i_ok) c.last_sync_events = last_events;
+    if (last_at_ind == soci::i_ok) c.last_sync_unix_ms = last_at;
     if (cursor_ind == soci::i_ok) c.next_cursor = cursor;
     if (total_ind == soci::i_ok) c.upstream_total = total;
     if (error_ind == soci::i_ok) c.last_error = last_error;
@@ -284,6 +311,16 @@ std::int64_t EventReader::count_quarantine() {
   db_.guarded("counting quarantine",
               [&] { s().sql << "SELECT count(*) FROM quarantine", soci::into(n); });
   return n;
+}
+
+std::optional<std::int64_t> EventReader::newest_event_us() {
+  long long us = 0;
+  soci::indicator ind = soci::i_null;
+  db_.guarded("reading the newest event", [&] {
+    s().sql << "SELECT (extract(epoch FROM max(occurred_at)) * 1000000)::bigint FROM events",
+        soci::into(us, ind);
+  });
+  return ind == soci::i_ok ? std::optional<std::int64_t>(us) : std::nullopt;
 }
 
 }  // namespace ingestd

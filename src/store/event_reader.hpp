@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ingestd/sync_marks.hpp"
 #include "store/database.hpp"
 
 namespace ingestd {
@@ -18,7 +19,13 @@ struct Checkpoint {
   std::optional<std::int64_t> upstream_total;
   bool done = false;
   std::optional<std::string> last_error;
-  double age_seconds = 0;  // since updated_at
+  double age_seconds = 0;            // since updated_at
+  std::string phase = "first_pass";  // the pass in progress, or the last one when done
+  SyncMarks marks;
+  std::int64_t syncs = 0;                         // completed head syncs and re-scans
+  std::int64_t rescans = 0;                       // completed re-scans
+  std::optional<std::int64_t> last_sync_events;   // events the last completed pass added
+  std::optional<std::int64_t> last_sync_unix_ms;  // when it completed
 };
 
 // Instants are epoch microseconds.
@@ -64,11 +71,15 @@ class EventReader {
   // The same number from the day-level rollup: exact, and cheap enough to poll.
   std::int64_t count_events_rolled_up();
   std::int64_t count_quarantine();
+  // The newest stored event's instant (epoch microseconds), from the time index.
+  std::optional<std::int64_t> newest_event_us();
   PushTotals push_totals();
 
-  // The committed state a statement would see now, as PostgreSQL names it
-  // (xmin:xmax:in-progress ids): equal texts see the same committed transactions.
-  std::string current_snapshot();
+  // The committed state a statement sees now, as PostgreSQL names it (xmin:xmax:in-progress
+  // ids), when no change to events committed since `snapshot` touched an
+  // instant in [from_us, to_us) (sql/007_event_changes.sql); nullopt when one did.
+  std::optional<std::string> unchanged_since(const std::string& snapshot, std::int64_t from_us,
+                                             std::int64_t to_us);
   // The statements of one answer in a REPEATABLE READ READ ONLY transaction, so an answer built
   // from several statements sees one committed state, named by snapshot(). Ends with the object.
   class ReadTransaction {

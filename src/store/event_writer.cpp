@@ -181,11 +181,26 @@ CommitResult EventWriter::commit_page_once(const std::string& stream, const Page
     long long inserted = result.inserted;
     long long quarantined = result.quarantined;
     int done = commit.done ? 1 : 0;
-    s().sql << "UPDATE ingest_checkpoint SET next_cursor = :c, pages = :p, events = events + :e, "
-               "quarantined = quarantined + :q, upstream_total = coalesce(:t, upstream_total), "
-               "done = :d::boolean, last_error = NULL, updated_at = now() WHERE stream = :s",
+    long long mark = commit.marks.mark_us.value_or(0);
+    soci::indicator mark_ind = commit.marks.mark_us ? soci::i_ok : soci::i_null;
+    long long target = commit.marks.target_us.value_or(0);
+    soci::indicator target_ind = commit.marks.target_us ? soci::i_ok : soci::i_null;
+    // The last page of a head sync or re-scan also counts the pass as a completed sync.
+    s().sql
+        << "UPDATE ingest_checkpoint SET next_cursor = :c, pages = :p, events = events + :e, "
+           "quarantined = quarantined + :q, upstream_total = coalesce(:t, upstream_total), "
+           "done = :d::boolean, last_error = NULL, updated_at = now(), mark_us = :m, "
+           "target_us = :g, "
+           "syncs = syncs + CASE WHEN :d2::boolean AND phase <> 'first_pass' THEN 1 ELSE 0 END, "
+           "rescans = rescans + CASE WHEN :d3::boolean AND phase = 'rescan' THEN 1 ELSE 0 END, "
+           "last_sync_events = CASE WHEN :d4::boolean THEN events + :e2 - pass_started_events "
+           "ELSE last_sync_events END, "
+           "last_sync_at = CASE WHEN :d5::boolean THEN now() ELSE last_sync_at END "
+           "WHERE stream = :s",
         soci::use(cursor, cursor_ind), soci::use(page_number), soci::use(inserted),
-        soci::use(quarantined), soci::use(total, total_ind), soci::use(done), soci::use(stream);
+        soci::use(quarantined), soci::use(total, total_ind), soci::use(done),
+        soci::use(mark, mark_ind), soci::use(target, target_ind), soci::use(done), soci::use(done),
+        soci::use(done), soci::use(inserted), soci::use(done), soci::use(stream);
     tr.commit();
     return result;
   });
@@ -208,6 +223,15 @@ CommitResult EventWriter::commit_push(const DecodedPage& page) {
         soci::use(accepted), soci::use(duplicates), soci::use(quarantined);
     tr.commit();
     return result;
+  });
+}
+
+void EventWriter::begin_pass(const std::string& stream, const std::string& phase) {
+  db_.guarded("starting a pass", [&] {
+    s().sql << "UPDATE ingest_checkpoint SET phase = :p, done = false, next_cursor = NULL, "
+               "target_us = NULL, pass_started_events = events, updated_at = now() "
+               "WHERE stream = :s",
+        soci::use(phase), soci::use(stream);
   });
 }
 

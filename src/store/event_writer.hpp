@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ingestd/page.hpp"
+#include "ingestd/sync_marks.hpp"
 #include "store/database.hpp"
 
 namespace ingestd {
@@ -18,6 +19,7 @@ struct PageCommit {
   bool done = false;
   std::optional<std::int64_t> upstream_total;
   std::string page_cursor;  // the cursor that fetched this page, kept with quarantined events
+  SyncMarks marks;          // the pass's target and mark after this page
 };
 
 // The write side: events, their rollups, quarantine and the checkpoint, each commit one
@@ -33,6 +35,9 @@ class EventWriter {
   // One pushed request: rows, rollups, quarantine (stream "push") and push_totals in one
   // transaction. Ids already stored (or repeated in the page) are not counted again.
   CommitResult commit_push(const DecodedPage& page);
+  // A new pass over the stream (phase "head_sync" or "rescan") starts from the head: not done,
+  // no cursor, no target; what it adds is counted from here.
+  void begin_pass(const std::string& stream, const std::string& phase);
   // Logged, not thrown, when it fails: it runs while another error is on its way out.
   void record_error(const std::string& stream, const std::string& message);
 

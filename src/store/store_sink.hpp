@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "ingestd/page_sink.hpp"
@@ -11,18 +12,21 @@ namespace ingestd {
 // one transaction, for one stream.
 class StoreSink : public PageSink {
  public:
-  StoreSink(EventWriter& writer, std::string stream)
-      : writer_(writer), stream_(std::move(stream)) {}
+  // `marks` tells, for each page, the pass's target and mark to commit with it.
+  using MarksOf = std::function<SyncMarks(const DecodedBatch&)>;
+  StoreSink(EventWriter& writer, std::string stream, MarksOf marks)
+      : writer_(writer), stream_(std::move(stream)), marks_(std::move(marks)) {}
 
   CommitResult commit(const DecodedBatch& batch, std::stop_token stop) override {
-    const PageCommit commit{batch.number, batch.info.next_cursor, !batch.info.has_more,
-                            batch.info.total, batch.cursor_used};
+    const PageCommit commit{batch.number,     batch.info.next_cursor, !batch.info.has_more,
+                            batch.info.total, batch.cursor_used,      marks_(batch)};
     return writer_.commit_page(stream_, commit, batch.page, stop);
   }
 
  private:
   EventWriter& writer_;
   std::string stream_;
+  MarksOf marks_;
 };
 
 }  // namespace ingestd

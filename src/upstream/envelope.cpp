@@ -2,8 +2,11 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <string_view>
 
+#include "common/text.hpp"
+#include "common/timestamp.hpp"
 #include "decode/json_walk.hpp"
 
 namespace ingestd {
@@ -48,7 +51,32 @@ void read_meta(od::value value, PageInfo& info) {
   });
 }
 
-PageInfo peek_unchecked(const std::string& body) {
+// Widens [oldest, newest] by the event's timestamp when it has a readable one.
+void note_instant(od::value event, PageInfo& info) {
+  od::object object;
+  if (event.get_object().get(object) != simdjson::SUCCESS) return;
+  for_each_field(object, "broken event",
+                 [&](std::optional<std::string_view> key, od::value member) {
+                   if (key != "timestamp") return;
+                   TimestampResult at;
+                   od::json_type type;
+                   std::string_view text;
+                   if (member.type().get(type) != simdjson::SUCCESS) return;
+                   if (type == od::json_type::number) {
+                     at = parse_timestamp_number(trim_json_space(member.raw_json_token()));
+                   } else if (type == od::json_type::string &&
+                              member.get_string().get(text) == simdjson::SUCCESS) {
+                     at = parse_timestamp_string(text);
+                   } else {
+                     return;
+                   }
+                   if (!at.ok()) return;
+                   info.newest_us = std::max(info.newest_us.value_or(at.micros), at.micros);
+                   info.oldest_us = std::min(info.oldest_us.value_or(at.micros), at.micros);
+                 });
+}
+
+PageInfo peek_unchecked(const std::string& body, bool time_span) {
   Document document(body);
   od::object root;
   check(document.doc().get_object().get(root), "the body is not a JSON object");
@@ -65,6 +93,7 @@ PageInfo peek_unchecked(const std::string& body) {
                      for (auto element : data) {
                        check(element.error(), "broken data array");
                        ++count;
+                       if (time_span) note_instant(element.value_unsafe(), info);
                      }
                      info.data_count = count;
                      has_data = true;
@@ -117,9 +146,9 @@ std::optional<std::string> foreign_envelope(const std::string& body, const PageE
 
 }  // namespace
 
-PageInfo peek_page_info(const std::string& body) {
+PageInfo peek_page_info(const std::string& body, bool time_span) {
   try {
-    return peek_unchecked(body);
+    return peek_unchecked(body, time_span);
   } catch (const PageError& e) {
     if (auto foreign = foreign_envelope(body, e)) throw ContractError(*foreign);
     throw;

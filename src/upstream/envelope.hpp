@@ -14,6 +14,8 @@ namespace ingestd {
 // meta.returned differs from the number of events, or when hasMore is true without a
 // nextCursor. Throws ContractError instead when the body is complete, valid JSON that is not
 // such a page. Parses in place when `body` has simdjson's padding of spare capacity.
-PageInfo peek_page_info(const std::string& body);
+// With `time_span`, also the newest and oldest readable "timestamp" of the events (an event
+// whose timestamp cannot be read is left to the decoder to quarantine).
+PageInfo peek_page_info(const std::string& body, bool time_span = false);
 
 }  // namespace ingestd

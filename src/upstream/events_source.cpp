@@ -54,6 +54,15 @@ EventsSource::EventsSource(SourceOptions options, SourceStats& stats,
   recover_expired_cursor_at_start();
 }
 
+void EventsSource::begin_pass(std::optional<std::string> cursor,
+                              std::optional<std::int64_t> stop_at_us) {
+  cursor_ = std::move(cursor);
+  stop_at_us_ = stop_at_us;
+  finished_ = false;
+  reissued_ = false;
+  recover_expired_cursor_at_start();
+}
+
 std::optional<RawPage> EventsSource::next(std::stop_token stop) {
   if (finished_) return std::nullopt;
   HttpResult result;
@@ -122,7 +131,9 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     std::optional<PageInfo> info;
     if (outcome.kind == OutcomeKind::ok) {
       try {
-        info = peek_page_info(result.body);
+        // A page from the head is where a pass's target comes from; a head sync's pages say
+        // when it has reached its mark.
+        info = peek_page_info(result.body, !cursor_ || stop_at_us_);
         foreign_envelopes_ = 0;
       } catch (const PageError& e) {
         outcome = {OutcomeKind::retry_backoff, std::string("incomplete page: ") + e.what()};
@@ -152,6 +163,9 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
         stats_.bytes_fetched += static_cast<std::int64_t>(result.body.size());
         if (info->total) stats_.upstream_total = *info->total;
         if (info->cursor_expires_in_s) cursor_ttl_s_ = *info->cursor_expires_in_s;
+        if (stop_at_us_ && info->oldest_us && *info->oldest_us <= *stop_at_us_) {
+          info->has_more = false;
+        }
         RawPage page{++page_number_, cursor_.value_or(""), std::move(result.body), "/data", *info};
         finished_ = !info->has_more;
         cursor_ = info->next_cursor;

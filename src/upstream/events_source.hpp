@@ -33,6 +33,11 @@ class EventsSource : public PageSource {
 
   std::optional<RawPage> next(std::stop_token stop) override;
 
+  // Starts another pass over the stream on the same keys and limiters: from `cursor` (nullopt:
+  // the head), ending on the page that reaches an event at or below `stop_at_us` when set, or
+  // at the end of the stream. Pages go on numbering from where the last pass ended.
+  void begin_pass(std::optional<std::string> cursor, std::optional<std::int64_t> stop_at_us);
+
  private:
   // One API key: its connection and the name its rate state is stored under.
   struct Key {
@@ -70,6 +75,7 @@ class EventsSource : public PageSource {
   std::optional<std::size_t> key_to_verify_;
   std::string refused_cursor_;
   std::optional<std::string> cursor_;
+  std::optional<std::int64_t> stop_at_us_;
   std::int64_t page_number_;
   std::int64_t cursor_ttl_s_ = 115;
   bool reissued_ = false;

@@ -136,8 +136,10 @@ TEST_CASE("migrate twice: the second run applies nothing and the tables match th
                                  "name:text", "user_id:text", "session_id:text", "properties:jsonb",
                                  "session:jsonb", "ingested_at:timestamp with time zone"});
   const auto checkpoint = columns("ingest_checkpoint");
-  for (const char* c : {"stream:text", "next_cursor:text", "pages:bigint", "events:bigint",
-                        "done:boolean", "updated_at:timestamp with time zone"}) {
+  for (const char* c :
+       {"stream:text", "next_cursor:text", "pages:bigint", "events:bigint", "done:boolean",
+        "updated_at:timestamp with time zone", "phase:text", "mark_us:bigint", "target_us:bigint",
+        "syncs:bigint", "rescans:bigint", "last_sync_at:timestamp with time zone"}) {
     CHECK_MESSAGE(std::find(checkpoint.begin(), checkpoint.end(), c) != checkpoint.end(), c);
   }
   const auto quarantine = columns("quarantine");
@@ -155,6 +157,9 @@ TEST_CASE("migrate twice: the second run applies nothing and the tables match th
         std::vector<std::string>{"stream:text", "request_limit:integer", "window_ms:bigint",
                                  "sent_at_ms:ARRAY", "updated_at:timestamp with time zone",
                                  "key_fingerprint:text"});
+  CHECK(columns("event_changes") == std::vector<std::string>{"xid:xid8", "from_us:bigint",
+                                                             "to_us:bigint",
+                                                             "at:timestamp with time zone"});
 }
 
 TEST_CASE("a schema newer than the binary is refused") {

@@ -370,7 +370,7 @@ TEST_CASE("migration 003 backfills the rollup of an existing database exactly") 
   check_series(clicks.body, recount(data.events, first, end, 900, "", "click"), 900);
 }
 
-TEST_CASE("read API: a kept answer is served only while the database shows its snapshot") {
+TEST_CASE("read API: a kept answer is served only while no commit since touched its range") {
   TestDatabase db;
   const std::map<std::string, std::string> env{{"DATABASE_URL", db.url()},
                                                {"LOG_FORMAT", "text"},
@@ -439,4 +439,25 @@ TEST_CASE("read API: a kept answer is served only while the database shows its s
   CHECK(user_total() == 3);
   CHECK(global_total() == 2);  // the row inserted by hand is not in the rollup
   CHECK(cache_count("miss") == 6);
+
+  // A commit at other instants (a live feed's head) leaves the day's answers kept; an answer
+  // whose range defaults to the events' span depends on every instant, so it is computed again.
+  const auto spanned_total = [&] {
+    const Answer a = get(serve.port(), "/v1/users/" + user + "/event_counts?bucket=1d", key);
+    REQUIRE_MESSAGE(a.status == 200, a.raw);
+    return a.body["total"].get<std::int64_t>();
+  };
+  CHECK(spanned_total() == 3);
+  CHECK(cache_count("miss") == 7);
+  push("cacecace-0000-4000-8000-0000000000e4", "2026-02-05T10:00:00Z");
+  CHECK(user_total() == 3);
+  CHECK(global_total() == 2);
+  CHECK(cache_count("miss") == 7);
+  CHECK(cache_count("hit") == 5);
+  CHECK(spanned_total() == 4);
+  CHECK(cache_count("miss") == 8);
+  // A row deleted by hand inside the day is a change there too.
+  db.exec("DELETE FROM events WHERE id = 'cacecace-0000-4000-8000-0000000000e2'");
+  CHECK(user_total() == 2);
+  CHECK(cache_count("miss") == 9);
 }

@@ -91,14 +91,21 @@ int main(int argc, char** argv) {
                "Answer an expired cursor with 410 Gone {\"error\":\"CursorExpired\"}");
   app.add_flag("--foreign-envelope", o.foreign_envelope,
                "Serve pages as {\"data\",\"hasMore\",\"nextCursor\"}, not the contract's envelope");
+  app.add_option("--live-rate", o.live.rate,
+                 "New events per second appearing at the head after start (0: none); cursors "
+                 "are then keyset positions and meta.total counts what exists at each answer");
+  app.add_option("--late-every", o.live.late_every,
+                 "With --live-rate: every K-th new event gets a timestamp inside the dataset's "
+                 "range (a late arrival)");
   app.add_flag("--verbose", o.verbose, "Log each injected fault to stderr");
   CLI11_PARSE(app, argc, argv);
 
   const auto weights = upstream_sim::parse_ts_mix(ts_mix);
-  if (!weights || events == 0 || o.limit < 1 || o.window_s <= 0 || o.cursor_ttl_s <= 0) {
+  if (!weights || events == 0 || o.limit < 1 || o.window_s <= 0 || o.cursor_ttl_s <= 0 ||
+      o.live.rate < 0 || o.live.late_every < 0) {
     std::fprintf(stderr,
-                 "upstream-sim: invalid --ts-mix, --events, --limit, --window-s or "
-                 "--cursor-ttl-s\n");
+                 "upstream-sim: invalid --ts-mix, --events, --limit, --window-s, "
+                 "--cursor-ttl-s, --live-rate or --late-every\n");
     return 2;
   }
   for (const std::string& item : key_expiry) {

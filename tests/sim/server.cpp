@@ -470,7 +470,10 @@ struct Server::State {
 
   ServerOptions opt;
   Dataset ds;
+  LiveFeed feed{ds, opt.live, SteadyClock::now()};
   httplib::Server http;
+
+  bool live_mode() const { return opt.live.rate > 0; }
 
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -751,8 +754,10 @@ struct Server::State {
   }
 
   // Position of the first event after the cursor's, or an error already written to res.
+  // In live mode the position is left in `live_after` instead.
   std::optional<std::uint64_t> cursor_start(const std::string& cursor, std::size_t key,
-                                            httplib::Response& res) {
+                                            httplib::Response& res,
+                                            std::optional<OrderKey>& live_after) {
     thread_local simdjson::dom::parser parser;
     const auto decoded = base64_decode(cursor);
     std::string_view id;
@@ -789,6 +794,15 @@ struct Server::State {
       bad_request(res, "Invalid cursor", "CURSOR_INVALID");
       return std::nullopt;
     }
+    if (live_mode()) {
+      // A keyset position: valid for as long as its event exists, whatever arrived since.
+      live_after = feed.key_of(id, SteadyClock::now());
+      if (!live_after) {
+        bad_request(res, "Invalid cursor", "CURSOR_INVALID");
+        return std::nullopt;
+      }
+      return 0;
+    }
     const auto index = ds.index_of(id);
     if (!index) {
       bad_request(res, "Invalid cursor", "CURSOR_INVALID");
@@ -818,12 +832,14 @@ struct Server::State {
                   : static_cast<int>(std::min<long long>(value, kMaxLimit));
     }
     std::uint64_t start = 0;
+    std::optional<OrderKey> live_after;
     if (req.has_param("cursor")) {
-      const auto s = cursor_start(req.get_param_value("cursor"), *key, res);
+      const auto s = cursor_start(req.get_param_value("cursor"), *key, res, live_after);
       if (!s) return;
       start = *s;
     }
-    if (opt.cache && serve_cached(req, res)) return;
+    // A live head changes from one request to the next: the feed is never answered from cache.
+    if (opt.cache && !live_mode() && serve_cached(req, res)) return;
 
     const std::uint64_t reqno = request_seq.fetch_add(1);
     const std::uint64_t seed = opt.dataset.seed;
@@ -867,15 +883,22 @@ struct Server::State {
       return;
     }
 
-    const std::uint64_t n = ds.size();
-    const std::uint64_t begin = std::min(start, n);
-    const std::uint64_t end = std::min<std::uint64_t>(n, begin + static_cast<std::uint64_t>(limit));
-    std::uint64_t first = begin;
-    if (begin > 0 && chance(seed, kTagRepeat, reqno, opt.fault_repeat)) {
-      first = begin - std::min<std::uint64_t>(begin, 1 + mix(seed, kTagRepeatCount, reqno) % 5);
-      fault(kFaultRepeat);
-      note("request %llu: page repeats %llu events", static_cast<unsigned long long>(reqno),
-           static_cast<unsigned long long>(begin - first));
+    LiveFeed::Page live_page;
+    std::uint64_t n = ds.size(), first = 0, end = 0;
+    if (live_mode()) {
+      live_page = feed.page(live_after, static_cast<std::size_t>(limit), SteadyClock::now());
+      n = live_page.total;
+      end = live_page.count;
+    } else {
+      const std::uint64_t begin = std::min(start, n);
+      end = std::min<std::uint64_t>(n, begin + static_cast<std::uint64_t>(limit));
+      first = begin;
+      if (begin > 0 && chance(seed, kTagRepeat, reqno, opt.fault_repeat)) {
+        first = begin - std::min<std::uint64_t>(begin, 1 + mix(seed, kTagRepeatCount, reqno) % 5);
+        fault(kFaultRepeat);
+        note("request %llu: page repeats %llu events", static_cast<unsigned long long>(reqno),
+             static_cast<unsigned long long>(begin - first));
+      }
     }
 
     const double latency_ms = static_cast<double>(end - first) * opt.latency_ms_per_event;
@@ -894,17 +917,21 @@ struct Server::State {
     thread_local std::string body;
     body.clear();
     body += "{\"data\":[";
-    for (std::uint64_t i = first; i < end; ++i) {
-      if (i != first) body.push_back(',');
-      ds.append_event(i, body);
+    if (live_mode()) {
+      body += live_page.events;
+    } else {
+      for (std::uint64_t i = first; i < end; ++i) {
+        if (i != first) body.push_back(',');
+        ds.append_event(i, body);
+      }
     }
     std::string next_cursor;
     const std::int64_t ttl_ms = static_cast<std::int64_t>(opt.cursor_ttl_s * 1000.0);
-    if (end < n) {
+    const auto make_cursor = [&](const std::string& id, std::int64_t ts_ms) {
       std::string cursor = "{\"id\":\"";
-      cursor += ds.id(end - 1);
+      cursor += id;
       cursor += "\",\"ts\":";
-      append_int(cursor, ds.ts_us(end - 1) / 1000);
+      append_int(cursor, ts_ms);
       cursor += ",\"v\":2,\"exp\":";
       append_int(cursor, now_epoch_ms() + ttl_ms);
       if (opt.cursor_per_key) {
@@ -912,7 +939,13 @@ struct Server::State {
         append_uint(cursor, *key);
       }
       cursor.push_back('}');
-      next_cursor = base64_encode(cursor);
+      return base64_encode(cursor);
+    };
+    if (live_mode()) {
+      if (live_page.last)
+        next_cursor = make_cursor(live_page.last->id, live_page.last->ts_us / 1000);
+    } else if (end < n) {
+      next_cursor = make_cursor(ds.id(end - 1), ds.ts_us(end - 1) / 1000);
     }
     if (opt.foreign_envelope) {
       body += next_cursor.empty() ? "],\"hasMore\":false,\"nextCursor\":null}"
@@ -1151,6 +1184,10 @@ struct Server::State {
     }
     body += "},\"rate_limited\":";
     append_uint(body, rate_limited.load());
+    body += ",\"live_events\":";
+    append_uint(body, feed.live_count(SteadyClock::now()));
+    body += ",\"live_started_unix_ms\":";
+    append_int(body, feed.started_unix_ms());
     body += ",\"faults\":{";
     for (std::size_t k = 0; k < kFaultKinds; ++k) {
       if (k > 0) body.push_back(',');
@@ -1261,7 +1298,26 @@ struct Server::State {
     res.set_content(body, kJsonType);
   }
 
+  // Ends the live feed and says how many events exist from now on.
+  void handle_feed_stop(httplib::Response& res) {
+    const std::uint64_t total = feed.stop(SteadyClock::now());
+    std::string body = "{\"total\":";
+    append_uint(body, total);
+    body += ",\"live\":";
+    append_uint(body, total - ds.size());
+    body += "}";
+    res.set_content(body, kJsonType);
+  }
+
   void handle_expected(httplib::Response& res) {
+    if (live_mode()) {
+      // The dataset's lines, then the live events that exist at this instant.
+      std::string all;
+      for (std::uint64_t i = 0; i < ds.size(); ++i) ds.append_expected_line(i, all);
+      feed.append_expected(all, SteadyClock::now());
+      res.set_content(all, "text/tab-separated-values");
+      return;
+    }
     auto next = std::make_shared<std::uint64_t>(0);
     res.set_chunked_content_provider(
         "text/tab-separated-values", [this, next](std::size_t, httplib::DataSink& sink) {
@@ -1289,6 +1345,8 @@ struct Server::State {
     });
     http.Get("/internal/stats",
              [this](const httplib::Request&, httplib::Response& res) { handle_stats(res); });
+    http.Post("/internal/feed/stop",
+              [this](const httplib::Request&, httplib::Response& res) { handle_feed_stop(res); });
     http.Get("/internal/expected",
              [this](const httplib::Request&, httplib::Response& res) { handle_expected(res); });
     http.Get(

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataset.hpp"
+#include "live_feed.hpp"
 
 namespace upstream_sim {
 
@@ -73,6 +74,9 @@ struct ServerOptions {
   bool expired_as_gone = false;
   // Pages come as {"data":[...],"hasMore":...,"nextCursor":...}: not the contract's envelope.
   bool foreign_envelope = false;
+  // New events keep appearing (live.rate > 0): cursors are keyset positions, meta.total counts
+  // what exists at each answer, and the head is never answered from the cache.
+  LiveOptions live;
   bool verbose = false;
 };
 

@@ -2,6 +2,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <set>
@@ -548,4 +549,52 @@ TEST_CASE("fault decisions are reproducible from the seed") {
   CHECK(a.find("200:") != std::string::npos);
   CHECK((a.find("500:") != std::string::npos || a.find("503:") != std::string::npos ||
          a.find("502:") != std::string::npos || a.find("504:") != std::string::npos));
+}
+
+TEST_CASE("live feed: new events at the head and late ones inside, paged by keyset positions") {
+  Dataset ds(DatasetOptions{.events = 100, .seed = 3});
+  const auto t0 = LiveFeed::Clock::time_point{} + std::chrono::hours(1);
+  LiveFeed feed(ds, LiveOptions{.rate = 10, .late_every = 4}, t0);
+  using std::chrono::seconds;
+  // One second in: ten new events, the 4th and 8th of them late (inside the dataset's range).
+  const auto head = feed.page(std::nullopt, 5, t0 + seconds(1));
+  CHECK(head.total == 110);
+  CHECK(head.count == 5);
+  REQUIRE(head.last);
+  CHECK(head.events.find("event_live") != std::string::npos);
+  CHECK(feed.live_count(t0 + seconds(1)) == 10);
+
+  // A pass that began then goes on later: its position still holds and the pages go on
+  // strictly older, whatever arrived in between.
+  std::vector<OrderKey> seen;
+  std::optional<OrderKey> after = head.last;
+  for (;;) {
+    const auto page = feed.page(after, 7, t0 + seconds(3));
+    if (!page.last) break;
+    CHECK(before(*after, *page.last));
+    seen.push_back(*page.last);
+    after = page.last;
+  }
+  for (std::size_t i = 1; i < seen.size(); ++i) CHECK(before(seen[i - 1], seen[i]));
+  REQUIRE(feed.key_of(head.last->id, t0 + seconds(3)) == head.last);
+  CHECK_FALSE(feed.key_of("00000000-0000-4000-8000-000000000000", t0 + seconds(3)));
+
+  // Stopped at 4 s: 40 live events exist from then on, and a pass from the head serves exactly
+  // them and the dataset, newest first, as /internal/expected lists them.
+  CHECK(feed.stop(t0 + seconds(4)) == 140);
+  CHECK(feed.live_count(t0 + seconds(60)) == 40);
+  std::uint64_t served = 0;
+  after.reset();
+  for (;;) {
+    const auto page = feed.page(after, 9, t0 + seconds(60));
+    served += page.count;
+    CHECK(page.total == 140);
+    if (!page.last) break;
+    after = page.last;
+  }
+  CHECK(served == 140);
+  std::string lines;
+  feed.append_expected(lines, t0 + seconds(60));
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 40);
+  CHECK(lines.find("\tstore\tiso\t") != std::string::npos);
 }

@@ -95,6 +95,7 @@ class Sim {
   int port() const { return port_; }
   std::string url() const;
   std::string get(const std::string& path) const;
+  std::string post(const std::string& path) const;
   // A number in /internal/stats by JSON pointer, e.g. "/status_counts/429" (0 when absent).
   std::int64_t stat(const std::string& pointer) const;
   // Counted requests in arrival order: [arrived, answered] in ms since the simulator started.
@@ -214,8 +215,9 @@ class Serve {
 void expect_exit(const RunResult& r, int code);
 
 // Loads the simulator's expected dataset and checks that `events` holds exactly the ids to be
-// stored, each with the exact instant, and that every malformed event sits in quarantine.
-void check_exact_dataset(const Sim& sim, const TestDatabase& db);
+// stored, each with the exact instant, and that every malformed event sits in quarantine;
+// with `require_done`, also that the checkpoint says the pass is complete.
+void check_exact_dataset(const Sim& sim, const TestDatabase& db, bool require_done = true);
 
 std::string env_or(const char* name, std::string fallback);
 

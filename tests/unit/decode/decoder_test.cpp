@@ -94,6 +94,26 @@ TEST_CASE("peek reads pagination and meta of the contract's page") {
   }
 }
 
+TEST_CASE("peek reads the page's newest and oldest timestamps only when asked") {
+  for (const std::string& body : {kPage, padded(kPage)}) {
+    CHECK_FALSE(peek_page_info(body).newest_us);
+    const auto info = peek_page_info(body, true);
+    CHECK(info.newest_us == std::optional<std::int64_t>(1769541612369000));  // epoch ms
+    CHECK(info.oldest_us == std::optional<std::int64_t>(1769541553629000));  // ISO-8601
+    CHECK(info.data_count == 2);
+  }
+  // An event whose timestamp cannot be read, or that is no object, bounds nothing; the walk
+  // stays in step with the document.
+  const auto info = peek_page_info(
+      padded(
+          R"({"data":[{"timestamp":"yesterday"},7,{"a":{"timestamp":1}},{"timestamp":1769541612},)"
+          R"({"id":"x","timestamp":null}],"pagination":{"hasMore":false,"nextCursor":null}})"),
+      true);
+  CHECK(info.data_count == 5);
+  CHECK(info.newest_us == std::optional<std::int64_t>(1769541612000000));
+  CHECK(info.oldest_us == info.newest_us);
+}
+
 TEST_CASE("peek on the last page") {
   const auto info = peek_page_info(padded(page_of(kEvent1)));
   CHECK_FALSE(info.has_more);
