@@ -260,18 +260,6 @@ FollowOptions follow_options(const Config& config) {
           .page_limit = config.page_limit};
 }
 
-std::string_view phase_text(SyncPhase phase) {
-  switch (phase) {
-    case SyncPhase::first_pass:
-      return "first pass";
-    case SyncPhase::head_sync:
-      return "head sync";
-    case SyncPhase::rescan:
-      return "re-scan";
-  }
-  return "first pass";
-}
-
 std::string mark_text(std::optional<std::int64_t> mark_us) {
   return mark_us ? format_iso8601_ms(*mark_us) : "none";
 }
@@ -294,11 +282,12 @@ void publish_pass(const SyncState& sync, FollowStats& stats, std::int64_t added)
 // The submission after the first pass, as SUBMIT_ON_FINISH says (an accepted one is never sent
 // again: the ledger says so).
 void submit_after_first_pass(const Config& config, Database& store, Metrics& metrics,
-                             const SignalWatcher& signals) {
+                             ServiceNotifier& notifier, const SignalWatcher& signals) {
   if (!config.submit_on_finish) {
     spdlog::info("submission: SUBMIT_ON_FINISH=false; run `ingestd submit` when ready");
     return;
   }
+  notifier.status("submitting event IDs");
   print_submit_report(
       submit_ids(submitter_options(config, &metrics.source), store, SubmitMode{}, signals.token()));
 }
@@ -373,7 +362,7 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
     const std::string line = progress_line(snapshot());
     spdlog::info("ingestion complete: {}", line);
     notifier.status("ingestion complete: " + line);
-    submit_after_first_pass(config, *store, metrics, signals);
+    submit_after_first_pass(config, *store, metrics, notifier, signals);
     notifier.stopping();
     return kExitOk;
   }
@@ -421,7 +410,7 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
   NextPass next;  // a head sync at once
   if (!start.done) {
     if (phase != SyncPhase::first_pass) {
-      spdlog::info("follow: resuming the {} toward mark {}", phase_text(phase),
+      spdlog::info("follow: resuming the {} toward mark {}", sync_phase_text(phase),
                    mark_text(sync.marks().mark_us));
     }
     const std::int64_t before = metrics.pipeline.events_inserted.load();
@@ -439,12 +428,12 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
     publish_pass(sync, metrics.follow, metrics.pipeline.events_inserted.load() - before);
   }
   if (!follow) {
-    submit_after_first_pass(config, *store, metrics, signals);
+    submit_after_first_pass(config, *store, metrics, notifier, signals);
     notifier.stopping();
     return kExitOk;
   }
   try {
-    submit_after_first_pass(config, *store, metrics, signals);
+    submit_after_first_pass(config, *store, metrics, notifier, signals);
   } catch (const Error& e) {
     // The copy is what a follower keeps current; `ingestd submit` can try again.
     spdlog::error("{}; following goes on (`ingestd submit` tries again)", e.what());
@@ -485,7 +474,7 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
     ++metrics.follow.syncs;
     spdlog::log(
         added > 0 || done_phase == SyncPhase::rescan ? spdlog::level::info : spdlog::level::debug,
-        "follow: {} complete, {} new events, mark {}", phase_text(done_phase), added,
+        "follow: {} complete, {} new events, mark {}", sync_phase_text(done_phase), added,
         mark_text(sync.marks().mark_us));
   }
   notifier.stopping();

@@ -246,23 +246,21 @@ Checkpoint EventReader::load_checkpoint(const std::string& stream) {
     c.stream = stream;
     std::string cursor, last_error;
     long long total = 0, pages = 0, events = 0, quarantined = 0;
+    long long mark = 0, target = 0, syncs = 0, rescans = 0, last_events = 0, last_at = 0;
     int done = 0;
-    soci::indicator cursor_ind, total_ind, error_ind;
+    soci::indicator cursor_ind, total_ind, error_ind, mark_ind, target_ind, last_events_ind,
+        last_at_ind;
     s().sql
         << "SELECT next_cursor, pages, events, quarantined, upstream_total, done::int, last_error, "
-           "extract(epoch FROM now() - updated_at)::float8 FROM ingest_checkpoint WHERE stream = "
-           ":s",
+           "extract(epoch FROM now() - updated_at)::float8, phase, mark_us, target_us, syncs, "
+           "rescans, last_sync_events, (extract(epoch FROM last_sync_at) * 1000)::bigint "
+           "FROM ingest_checkpoint WHERE stream = :s",
         soci::use(stream), soci::into(cursor, cursor_ind), soci::into(pages), soci::into(events),
         soci::into(quarantined), soci::into(total, total_ind), soci::into(done),
-        soci::into(last_error, error_ind), soci::into(c.age_seconds);
-    long long mark = 0, target = 0, syncs = 0, rescans = 0, last_events = 0, last_at = 0;
-    soci::indicator mark_ind, target_ind, last_events_ind, last_at_ind;
-    s().sql << "SELECT phase, mark_us, target_us, syncs, rescans, last_sync_events, "
-               "(extract(epoch FROM last_sync_at) * 1000)::bigint FROM ingest_checkpoint "
-               "WHERE stream = :s",
-        soci::use(stream), soci::into(c.phase), soci::into(mark, mark_ind),
-        soci::into(target, target_ind), soci::into(syncs), soci::into(rescans),
-        soci::into(last_events, last_events_ind), soci::into(last_at, last_at_ind);
+        soci::into(last_error, error_ind), soci::into(c.age_seconds), soci::into(c.phase),
+        soci::into(mark, mark_ind), soci::into(target, target_ind), soci::into(syncs),
+        soci::into(rescans), soci::into(last_events, last_events_ind),
+        soci::into(last_at, last_at_ind);
     if (mark_ind == soci::i_ok) c.marks.mark_us = mark;
     if (target_ind == soci::i_ok) c.marks.target_us = target;
     c.syncs = syncs;

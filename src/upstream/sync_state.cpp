@@ -4,21 +4,37 @@
 
 namespace ingestd {
 
-std::string_view sync_phase_name(SyncPhase phase) {
-  switch (phase) {
-    case SyncPhase::first_pass:
-      return "first_pass";
-    case SyncPhase::head_sync:
-      return "head_sync";
-    case SyncPhase::rescan:
-      return "rescan";
+namespace {
+
+struct PhaseNames {
+  SyncPhase phase;
+  std::string_view name;  // as the checkpoint stores it
+  std::string_view text;  // as logs and `ingestd status` say it
+};
+constexpr PhaseNames kPhases[] = {{SyncPhase::first_pass, "first_pass", "first pass"},
+                                  {SyncPhase::head_sync, "head_sync", "head sync"},
+                                  {SyncPhase::rescan, "rescan", "re-scan"}};
+
+const PhaseNames& names(SyncPhase phase) {
+  for (const PhaseNames& p : kPhases) {
+    if (p.phase == phase) return p;
   }
-  return "first_pass";
+  return kPhases[0];
+}
+
+}  // namespace
+
+std::string_view sync_phase_name(SyncPhase phase) {
+  return names(phase).name;
+}
+
+std::string_view sync_phase_text(SyncPhase phase) {
+  return names(phase).text;
 }
 
 std::optional<SyncPhase> parse_sync_phase(std::string_view name) {
-  for (SyncPhase p : {SyncPhase::first_pass, SyncPhase::head_sync, SyncPhase::rescan}) {
-    if (sync_phase_name(p) == name) return p;
+  for (const PhaseNames& p : kPhases) {
+    if (p.name == name) return p.phase;
   }
   return std::nullopt;
 }

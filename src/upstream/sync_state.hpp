@@ -15,6 +15,7 @@ namespace ingestd {
 enum class SyncPhase { first_pass, head_sync, rescan };
 
 std::string_view sync_phase_name(SyncPhase phase);  // "first_pass", "head_sync", "rescan"
+std::string_view sync_phase_text(SyncPhase phase);  // "first pass", "head sync", "re-scan"
 std::optional<SyncPhase> parse_sync_phase(std::string_view name);
 
 struct FollowOptions {
