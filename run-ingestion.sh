@@ -108,12 +108,8 @@ if [ -z "${UPSTREAM_BASE_URL:-}" ]; then
   "$build/tests/sim/upstream-sim" --port 0 --events 200000 --seed 1 --limit 10 --window-s 2 \
     --latency-ms-per-event 0.02 --api-key demo-key >"$state/sim.out" 2>"$state/sim.log" &
   sim_pid=$!
-  for _ in $(seq 100); do
-    grep -q '^listening on ' "$state/sim.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  sim_addr=$(sed -n 's/^listening on //p' "$state/sim.out" | head -n 1)
-  [ -n "$sim_addr" ] || { cat "$state/sim.log" >&2; say "upstream-sim did not start"; exit 1; }
+  sim_addr=$(scripts/wait-listening.sh "$state/sim.out" "$sim_pid") ||
+    { cat "$state/sim.log" >&2; say "upstream-sim did not start"; exit 1; }
   export UPSTREAM_BASE_URL="http://$sim_addr" UPSTREAM_API_KEY=demo-key
   export SUBMISSION_REPO=${SUBMISSION_REPO:-https://github.com/ingestd/ingestd}
 fi

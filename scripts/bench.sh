@@ -47,8 +47,10 @@ start_sim() {
   local name=$1; shift
   "$sim_bin" --port 0 "$@" >"$work/$name.out" 2>"$work/$name.log" &
   pids+=($!)
-  for _ in $(seq 200); do grep -q '^listening on ' "$work/$name.out" 2>/dev/null && break; sleep 0.05; done
-  sim_url="http://$(sed -n 's/^listening on //p' "$work/$name.out")"
+  local addr
+  addr=$("$repo/scripts/wait-listening.sh" "$work/$name.out" "$!") ||
+    { cat "$work/$name.log" >&2; say "upstream-sim ($name) did not start"; exit 1; }
+  sim_url="http://$addr"
 }
 
 # measure CMD...: runs CMD; prints "<seconds> <peak RSS KiB> <exit code>".

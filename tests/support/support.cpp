@@ -242,7 +242,7 @@ Sim::Sim(std::vector<std::string> args) {
   args.insert(args.begin(), {UPSTREAM_SIM_BINARY, "--port", "0"});
   process_ = std::make_unique<Process>(
       Process::Options{std::move(args), {}, dir_.path(), dir_.path() / "sim.log", true});
-  const std::string line = process_->read_line(10s);
+  const std::string line = process_->read_line(60s);
   const std::string prefix = "listening on 127.0.0.1:";
   if (!line.starts_with(prefix)) {
     FAIL("upstream-sim did not start: first line \"" << line << "\"; log:\n" << process_->log());
