@@ -7,7 +7,7 @@
 set(INGESTD_FLOORS
   "ingestd"
   "common"
-  "decode"
+  "decode profile"
   "upstream push store"
   "pipeline submit serve"
   "app")

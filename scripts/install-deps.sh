@@ -7,18 +7,18 @@
 set -euo pipefail
 
 # libboost-dev: Debian's SOCI headers include Boost.Fusion. postgresql: the embedded database of
-# run-ingestion.sh. libjs-chart.js: the dashboard's charts. python3: the one-shot's summary.
+# run-ingestion.sh. libjs-chart.js: the dashboard's charts. libyaml-cpp-dev: source profiles. python3: the one-shot's summary.
 # libssl-dev: SHA-256, which names an API key where its rate state is stored.
 run_packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libcurl4-openssl-dev libssl-dev libsimdjson-dev libsoci-dev libpq-dev libspdlog-dev libfmt-dev
   libboost-dev libcli11-dev libcpp-httplib-dev libsystemd-dev zlib1g-dev nlohmann-json3-dev
-  libjs-chart.js postgresql postgresql-client python3 procps util-linux
+  libjs-chart.js libyaml-cpp-dev postgresql postgresql-client python3 procps util-linux
 )
-# doctest and yaml-cpp for the suites, a browser for the dashboard test, wrk for the benchmark,
+# doctest for the suites, a browser for the dashboard test, wrk for the benchmark,
 # python3-jsonschema for the OpenAPI check, lintian and systemd-analyze for the package.
 test_packages=(
-  doctest-dev libyaml-cpp-dev shellcheck wrk chromium python3-yaml python3-jsonschema lintian
+  doctest-dev shellcheck wrk chromium python3-yaml python3-jsonschema lintian
   systemd
 )
 

@@ -52,6 +52,12 @@ inline const std::string& event_column_list() {
   return list;
 }
 
+/// The columns of a profile stream's events table (its own schema, docs/PROFILES.md), in the
+/// order the mapped decoder writes COPY rows: the id as text, exactly as sent, the mapped
+/// fields, and the whole event as received.
+inline constexpr std::string_view kStreamEventColumnList =
+    "id, occurred_at, type, user_id, session_id, event";
+
 /// The quarantine table's stream of pushed events.
 inline constexpr std::string_view kPushStream = "push";
 

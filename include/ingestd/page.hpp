@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "ingestd/source_profile.hpp"
+
 namespace ingestd {
 
 /// What a source read of a page's envelope: where the stream goes next, and the upstream's
@@ -33,6 +35,9 @@ struct RawPage {
   std::string body;
   /// RFC 6901 pointer to the array of events inside `body`; "" when the body is the array.
   std::string records = "/data";
+  /// Where a profile stream's fields are (nullptr: the contract's events, by the contract's
+  /// decoder). Points into the source's profile, which outlives every page.
+  const FieldPointers* fields = nullptr;
   PageInfo info;
 };
 

@@ -10,6 +10,7 @@
 #include "app/version.hpp"
 #include "app/wiring.hpp"
 #include "ingestd/errors.hpp"
+#include "profile/profile_reader.hpp"
 
 extern char** environ;
 
@@ -35,7 +36,18 @@ struct CliState {
   bool force = false;
   bool json = false;
   bool follow = false;
+  std::string profile_file;  // check-profile's argument
 };
+
+// SOURCE_PROFILE (or check-profile's FILE), read and applied to the configuration.
+void load_profile(Config& config, const std::string& file) {
+  if (file.empty()) return;
+  std::ifstream in(file);
+  if (!in) throw ConfigError("config: cannot read the source profile " + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  apply_profile(config, read_profile(text.str(), file), file);
+}
 
 std::vector<ConfigLayer> config_layers(const CliState& cli) {
   std::vector<ConfigLayer> layers;
@@ -98,6 +110,13 @@ int run_cli(int argc, char** argv) {
   auto* status = app.add_subcommand(
       "status", "show progress, checkpoint age, last error and the submission ledger");
   status->add_flag("--json", cli.json, "print one JSON object");
+  auto* check = app.add_subcommand(
+      "check-profile",
+      "fetch one page as the source profile says (one request, within the rate limit) and show "
+      "what would be stored, the next page and the rate headers; nothing is written");
+  check->add_option("FILE", cli.profile_file, "the profile (default: SOURCE_PROFILE, else the "
+                                              "contract's)")
+      ->type_name("FILE");
   app.add_subcommand("serve",
                      "serve the read API, push ingest and the dashboard on SERVE_ADDR (default "
                      "127.0.0.1:8080) until SIGINT/SIGTERM");
@@ -118,10 +137,14 @@ int run_cli(int argc, char** argv) {
                           : name == "migrate" ? Command::migrate
                           : name == "submit"  ? Command::submit
                           : name == "serve"   ? Command::serve
+                          : name == "check-profile" ? Command::check_profile
                                               : Command::status;
   Config config;
   try {
-    config = resolve_config(config_layers(cli), command);
+    std::vector<ConfigLayer> layers = config_layers(cli);
+    if (!cli.profile_file.empty()) layers.push_back({"check-profile", {{"SOURCE_PROFILE", cli.profile_file}}, true});
+    config = resolve_config(layers, command);
+    load_profile(config, config.source_profile_path);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "ingestd: %s\n", e.what());
     return e.exit_code();

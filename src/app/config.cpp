@@ -47,7 +47,11 @@ const std::vector<ConfigKey>& config_keys() {
       {"METRICS_ADDR", "HOST:PORT", "",
        "host:port for the Prometheus text endpoint; empty disables it"},
       {"STREAM", "NAME", "events",
-       "name of the cursor chain in ingest_checkpoint (one per API key)"},
+       "name of the contract's cursor chain in ingest_checkpoint; a SOURCE_PROFILE's stream is "
+       "named by the profile"},
+      {"SOURCE_PROFILE", "FILE", "",
+       "YAML description of another paged JSON API to ingest (docs/PROFILES.md, "
+       "config/profiles/); empty: the events API's contract"},
       {"CURSOR_RECOVERY", "reissue|restart", "reissue",
        "on an expired saved cursor: reissue (same position, fresh expiry) or restart (first page)"},
       {"HTTP_TIMEOUT_S", "SECONDS", "120", "total time allowed for one HTTP request, seconds"},
@@ -117,6 +121,7 @@ class Resolver {
   }
 
   const std::string& text(std::string_view key) const { return values_.at(std::string(key)).text; }
+  bool given(std::string_view key) const { return values_.at(std::string(key)).origin != "default"; }
 
   [[noreturn]] void fail(std::string_view key, std::string_view requirement) const {
     const Value& v = values_.at(std::string(key));
@@ -288,18 +293,27 @@ std::vector<std::string> api_keys(const Resolver& r) {
 Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   Resolver r(layers);
   Config c;
+  c.source_profile_path = r.text("SOURCE_PROFILE");
   c.upstream_base_url = r.text("UPSTREAM_BASE_URL");
   if (!c.upstream_base_url.empty()) {
     if (!is_http_url(c.upstream_base_url))
       r.fail("UPSTREAM_BASE_URL", "must be an http:// or https:// URL");
-    c.upstream_base_url = normalise_base_url(c.upstream_base_url);
+    // A profile's path goes after the base URL as it is; the contract's may name /api/v1.
+    if (c.source_profile_path.empty()) {
+      c.upstream_base_url = normalise_base_url(c.upstream_base_url);
+    } else {
+      while (c.upstream_base_url.ends_with('/')) c.upstream_base_url.pop_back();
+    }
   }
   c.api_keys = api_keys(r);
   c.database_url = r.text("DATABASE_URL");
   if (!c.database_url.empty() && !is_database_url(c.database_url)) {
     r.fail("DATABASE_URL", "must be a postgresql:// URI or a libpq conninfo string");
   }
-  c.page_limit = static_cast<int>(r.integer("PAGE_LIMIT", 1, 5000));
+  // Other APIs cap their pages elsewhere; the contract's cap is 5000.
+  c.page_limit = static_cast<int>(
+      r.integer("PAGE_LIMIT", 1, c.source_profile_path.empty() ? 5000 : 100'000));
+  c.page_limit_set = r.given("PAGE_LIMIT");
   c.rate_limit = r.ceiling("RATE_LIMIT", "10/60s");
   c.submission_url = r.text("SUBMISSION_URL");
   if (!c.submission_url.empty() && !is_http_url(c.submission_url)) {
@@ -346,24 +360,53 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   c.serve_cache_bytes = static_cast<std::size_t>(r.integer("SERVE_CACHE_MB", 0, 65536)) << 20;
   c.ingest_max_body = static_cast<std::size_t>(r.integer("INGEST_MAX_BODY", 1024, 1LL << 30));
 
-  if (c.database_url.empty()) {
+  if (c.database_url.empty() && command != Command::check_profile) {
     throw ConfigError(
         "config: DATABASE_URL is required (in .env, the environment or --database-url)");
   }
-  const bool talks_upstream = command == Command::run || command == Command::submit;
+  const bool talks_upstream =
+      command == Command::run || command == Command::submit || command == Command::check_profile;
   if (talks_upstream) {
     if (c.upstream_base_url.empty()) {
       throw ConfigError(
           "config: UPSTREAM_BASE_URL is required for this command (in .env, the "
           "environment or --upstream-base-url)");
     }
-    if (c.api_keys.empty()) {
+    if (c.api_keys.empty() && c.source_profile_path.empty()) {
       throw ConfigError(
           "config: UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) is required when UPSTREAM_BASE_URL is "
           "set");
     }
   }
   return c;
+}
+
+void apply_profile(Config& c, SourceProfile profile, const std::string& origin) {
+  if (profile.name == kContractStream && profile != contract_profile()) {
+    throw ConfigError("profile " + origin + ": the name " + std::string(kContractStream) +
+                      " is the events API's contract (config/profiles/datasync.yaml); a profile "
+                      "that differs from it needs a name of its own");
+  }
+  const bool contract = profile == contract_profile();
+  if (!contract) {
+    c.stream = profile.name;
+    c.submission_url = profile.submission_path && !c.upstream_base_url.empty()
+                           ? c.upstream_base_url + *profile.submission_path
+                           : "";
+    if (!profile.submission_path) c.submit_on_finish = false;
+    if (c.follow_interval.count() > 0) {
+      throw ConfigError("config: FOLLOW_INTERVAL_S follows the events API's contract only; "
+                        "profile " + origin + " is paged once per run");
+    }
+  }
+  if (c.api_keys.empty()) {
+    if (profile.auth != AuthType::none) {
+      throw ConfigError("config: UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) is required: profile " +
+                        origin + " sends a key (auth)");
+    }
+    c.api_keys.emplace_back();  // one budget; no key is sent
+  }
+  c.profile = std::move(profile);
 }
 
 std::optional<RateCeiling> parse_rate_ceiling(std::string_view text) {

@@ -9,11 +9,12 @@
 #include <vector>
 
 #include "ingestd/rate_state.hpp"
+#include "ingestd/source_profile.hpp"
 #include "upstream/source_options.hpp"
 
 namespace ingestd {
 
-enum class Command { run, migrate, submit, status, serve };
+enum class Command { run, migrate, submit, status, serve, check_profile };
 
 inline constexpr std::string_view kDefaultServeAddr = "127.0.0.1:8080";
 
@@ -22,6 +23,9 @@ struct Config {
   std::vector<std::string> api_keys;  // UPSTREAM_API_KEY or UPSTREAM_API_KEYS, in order
   std::string database_url;
   int page_limit = 5000;
+  bool page_limit_set = false;     // PAGE_LIMIT was given: it replaces the profile's page size
+  std::string source_profile_path;  // SOURCE_PROFILE; empty: the contract
+  SourceProfile profile;            // what the source pages (apply_profile)
   std::string submission_url;  // defaults to ${UPSTREAM_BASE_URL}/api/v1/submissions
   std::string submission_repo;
   bool submit_on_finish = true;
@@ -73,6 +77,10 @@ struct ConfigLayer {
 // Parses KEY=VALUE lines (comments, blank lines, `export`, single or double quotes).
 // Throws ConfigError naming the line on a syntax error.
 std::map<std::string, std::string> parse_dotenv(std::string_view text, std::string_view origin);
+
+// Makes `profile` the source: a profile other than the contract's names the stream, the
+// submission path (none: nothing is submitted) and cannot be followed. Throws ConfigError.
+void apply_profile(Config& config, SourceProfile profile, const std::string& origin);
 
 // Merges the layers, validates every value and the combination the command needs.
 // Throws ConfigError with one line naming the key and its origin.

@@ -11,6 +11,7 @@
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
 #include "app/progress.hpp"
+#include "app/check_profile.hpp"
 #include "app/service_notify.hpp"
 #include "app/signals.hpp"
 #include "common/clock.hpp"
@@ -18,6 +19,8 @@
 #include "common/sleep.hpp"
 #include "common/timestamp.hpp"
 #include "ingestd/errors.hpp"
+#include "ingestd/event.hpp"
+#include "profile/profile_reader.hpp"
 #include "pipeline/pipeline.hpp"
 #include "serve/api_server.hpp"
 #include "serve/status_report.hpp"
@@ -29,6 +32,7 @@
 #include "submit/submitter.hpp"
 #include "upstream/events_source.hpp"
 #include "upstream/http_client.hpp"
+#include "upstream/profile_page.hpp"
 #include "upstream/sync_state.hpp"
 
 namespace ingestd {
@@ -42,7 +46,10 @@ SourceOptions source_options(const Config& config) {
           .http_connect_timeout = config.http_connect_timeout,
           .http_gzip = config.http_gzip,
           .retry_max_attempts = config.retry_max_attempts,
-          .rate_limit = config.rate_limit};
+          .rate_limit = config.rate_limit,
+          .profile = config.profile,
+          .base_url = config.upstream_base_url,
+          .page_limit_set = config.page_limit_set};
 }
 
 ServeOptions serve_options(const Config& config) {
@@ -69,10 +76,20 @@ SubmitterOptions submitter_options(const Config& config, const SourceStats* reti
           .key_count = static_cast<int>(config.api_keys.size()),
           .max_attempts = config.submission_max_attempts,
           .http_timeout = config.http_timeout,
-          .http_connect_timeout = config.http_connect_timeout};
+          .http_connect_timeout = config.http_connect_timeout,
+          .profile = config.profile};
 }
 
 namespace {
+
+bool profile_stream(const Config& config) {
+  return !(config.profile == contract_profile());
+}
+
+// A profile stream reads and writes the tables of its own schema.
+void enter_stream(Database& store, const Config& config) {
+  if (profile_stream(config)) store.use_stream_tables(config.stream);
+}
 
 std::unique_ptr<Database> open_store(const Config& config, std::stop_token stop) {
   spdlog::info("database: {}", redact_database_url(config.database_url));
@@ -298,7 +315,12 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
   auto store = open_store(config, signals.token());
   const MigrationReport migrated = store->migrate();
   for (const auto& name : migrated.applied) spdlog::info("migrate: applied {}", name);
+  enter_stream(*store, config);
   lock_stream(*store, config, signals.token());
+  if (profile_stream(config)) {
+    spdlog::info("profile: {} ({} pagination) from {}", config.profile.name,
+                 pagination_name(config.profile.pagination), config.source_profile_path);
+  }
 
   Metrics metrics;
   const auto metrics_server = start_metrics_server(config, metrics);
@@ -371,7 +393,7 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
                             signals.token());
   EventsSource source(source_options(config), metrics.source, std::nullopt, start.pages,
                       rate_state);
-  EventWriter writer(*store);
+  EventWriter writer(*store, profile_stream(config) ? kStreamEventColumnList : event_column_list());
   StoreSink sink(writer, config.stream, [&sync](const DecodedBatch& batch) {
     return sync.on_page({.from_head = batch.cursor_used.empty(),
                          .newest_us = batch.info.newest_us,
@@ -485,6 +507,7 @@ int command_submit(const Config& config, const CommandFlags& cli, const SignalWa
   CurlGlobal curl;
   auto store = open_store(config, signals.token());
   store->require_current_schema();
+  enter_stream(*store, config);
   lock_stream(*store, config, signals.token());
   print_submit_report(submit_ids(submitter_options(config, nullptr), *store,
                                  SubmitMode{cli.force, cli.dry_run}, signals.token()));
@@ -531,6 +554,7 @@ int command_status(const Config& config, const CommandFlags& cli) {
                         "embedded one of ./run-ingestion.sh: ./run-ingestion.sh status)");
   }
   store->require_current_schema();
+  enter_stream(*store, config);
   const StatusReport report = read_status(*store, config.stream);
   if (cli.json) {
     std::cout << status_json(report).dump(-1, ' ', false,
@@ -592,6 +616,8 @@ int run_command(Command command, const Config& config, const CommandFlags& flags
         return command_status(config, flags);
       case Command::serve:
         return command_serve(config, signals);
+      case Command::check_profile:
+        return command_check_profile(config, signals);
     }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());

@@ -12,6 +12,7 @@
 #include "common/uuid.hpp"
 #include "decode/copy_text.hpp"
 #include "decode/json_walk.hpp"
+#include "decode/mapped_decoder.hpp"
 #include "ingestd/event.hpp"
 
 namespace ingestd {
@@ -300,7 +301,8 @@ DecodedPage decode_page(const std::string& body, std::string_view records) {
 
 DecodedBatch decode_batch(RawPage&& raw) {
   DecodedBatch batch;
-  batch.page = decode_page(raw.body, raw.records);
+  batch.page = raw.fields ? decode_mapped_page(raw.body, raw.records, *raw.fields)
+                         : decode_page(raw.body, raw.records);
   batch.number = raw.number;
   batch.cursor_used = std::move(raw.cursor_used);
   batch.info = std::move(raw.info);

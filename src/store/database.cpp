@@ -102,6 +102,81 @@ void Database::session_setup() {
   if (PQserverVersion(s_->native()) >= 140000) {
     exec("SET client_connection_check_interval = 1000", "session setup");
   }
+  if (!search_path_.empty()) exec(("SET search_path TO " + search_path_).c_str(), "session setup");
+}
+
+namespace {
+
+// A profile stream's tables, made like the contract's (LIKE keeps defaults, checks and
+// indexes, and follows later migrations of the originals) with the id as text, exactly as the
+// upstream sends it, and the whole event kept. The change triggers are the contract's own
+// function, which writes to the event_changes that the writer's search path finds first: the
+// stream's. $S is the stream's schema, $B the schema of the contract's tables.
+constexpr std::string_view kStreamTables = R"sql(
+CREATE SCHEMA $S;
+CREATE TABLE $S.events (LIKE $B.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
+ALTER TABLE $S.events ALTER COLUMN id TYPE text;
+ALTER TABLE $S.events ADD COLUMN event jsonb;
+CREATE TABLE $S.event_rollup (LIKE $B.event_rollup INCLUDING ALL);
+CREATE TABLE $S.event_rollup_all (LIKE $B.event_rollup_all INCLUDING ALL);
+CREATE TABLE $S.event_changes (LIKE $B.event_changes INCLUDING ALL);
+CREATE TRIGGER events_changed_insert AFTER INSERT ON $S.events
+    REFERENCING NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION $B.note_event_change();
+CREATE TRIGGER events_changed_delete AFTER DELETE ON $S.events
+    REFERENCING OLD TABLE AS changed_old FOR EACH STATEMENT EXECUTE FUNCTION $B.note_event_change();
+CREATE TRIGGER events_changed_update AFTER UPDATE ON $S.events
+    REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
+    FOR EACH STATEMENT EXECUTE FUNCTION $B.note_event_change();
+CREATE TRIGGER events_changed_truncate AFTER TRUNCATE ON $S.events
+    FOR EACH STATEMENT EXECUTE FUNCTION $B.note_event_change();
+)sql";
+
+std::string replace_all(std::string text, std::string_view from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+}  // namespace
+
+void Database::use_stream_tables(const std::string& stream) {
+  guarded("stream tables", [&] {
+    std::string base;
+    s_->sql << "SELECT current_schema()", soci::into(base);
+    const std::string schema = "stream_" + stream;
+    const auto ident = [&](const std::string& name) {
+      std::unique_ptr<char, decltype(&PQfreemem)> quoted(
+          PQescapeIdentifier(s_->native(), name.c_str(), name.size()), &PQfreemem);
+      if (!quoted) throw DatabaseError("database: cannot quote " + name);
+      return std::string(quoted.get());
+    };
+    soci::transaction tr(s_->sql);
+    exec("SELECT pg_advisory_xact_lock(7355609)", "stream tables lock");
+    int present = 0;
+    s_->sql << "SELECT count(*) FROM streams WHERE name = :n", soci::use(stream), soci::into(present);
+    if (present == 0) {
+      const std::string ddl =
+          replace_all(replace_all(std::string(kStreamTables), "$S", ident(schema)), "$B", ident(base));
+      exec(ddl.c_str(), "creating the stream's tables");
+      s_->sql << "INSERT INTO streams (name, schema_name) VALUES (:n, :s)", soci::use(stream),
+          soci::use(schema);
+      spdlog::info("stream {}: created its tables in schema {}", stream, schema);
+    }
+    tr.commit();
+    search_path_ = ident(schema) + ", " + ident(base);
+  });
+  // Statements prepared before are planned again for the new path by PostgreSQL itself.
+  exec(("SET search_path TO " + search_path_).c_str(), "stream tables");
+}
+
+std::vector<std::string> Database::profile_streams() {
+  return guarded("listing streams", [&] {
+    std::vector<std::string> names;
+    soci::rowset<std::string> rows = (s_->sql.prepare << "SELECT name FROM streams ORDER BY name");
+    for (const std::string& n : rows) names.push_back(n);
+    return names;
+  });
 }
 
 void Database::reconnect(std::chrono::milliseconds timeout, std::stop_token stop) {

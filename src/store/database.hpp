@@ -41,6 +41,14 @@ class Database {
   // lock until PostgreSQL notices the connection is gone (after the statement it was running).
   bool lock_stream(const std::string& stream, std::chrono::milliseconds wait, std::stop_token stop);
 
+  // From now on the session reads and writes the events and rollups of the profile stream
+  // `stream` (a schema of its own, created with its tables on first use and named in the
+  // streams table); checkpoints, quarantine, rate state and submissions stay shared, keyed by
+  // stream. Call after migrate() or require_current_schema().
+  void use_stream_tables(const std::string& stream);
+  // The profile streams the database holds (the streams table), by name.
+  std::vector<std::string> profile_streams();
+
   // Opens the session again, retrying until `timeout`; then takes back the stream locks, waiting
   // up to `timeout` for the lost session's hold to end (TemporaryError when another process
   // holds one).
@@ -62,6 +70,7 @@ class Database {
   void session_setup();
 
   std::unique_ptr<Session> s_;
+  std::string search_path_;  // set by use_stream_tables, applied again after a reconnect
 };
 
 }  // namespace ingestd

@@ -35,7 +35,16 @@ std::string rollup_upsert_ctes() {
 
 }  // namespace
 
-EventWriter::EventWriter(Database& db) : db_(db) {}
+EventWriter::EventWriter(Database& db, std::string_view columns)
+    : db_(db),
+      columns_(columns),
+      staged_insert_(
+          "WITH inserted AS (INSERT INTO events (" + columns_ + ") SELECT " + columns_ +
+          " FROM events_staging ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING type, "
+          "occurred_at), minutes AS (SELECT coalesce(type, '') AS type, (floor(extract(epoch FROM "
+          "occurred_at) / 60) * 60)::bigint AS minute_s, count(*) AS n FROM inserted GROUP BY 1, "
+          "2), " +
+          rollup_upsert_ctes() + " SELECT count(*) FROM inserted") {}
 
 Database::Session& EventWriter::s() {
   return db_.session();
@@ -72,7 +81,7 @@ CommitResult EventWriter::insert_events(const DecodedPage& page) {
   CommitResult out;
   if (page.row_count == 0) return out;
   db_.exec("SAVEPOINT page_copy", "savepoint");
-  const std::string fast = "COPY events (" + event_column_list() + ") FROM STDIN";
+  const std::string fast = "COPY events (" + columns_ + ") FROM STDIN";
   try {
     out.inserted = db_.copy_into(fast.c_str(), page.copy_rows, "COPY into events");
   } catch (const DatabaseError& e) {
@@ -90,16 +99,10 @@ CommitResult EventWriter::insert_events(const DecodedPage& page) {
       "CREATE TEMP TABLE IF NOT EXISTS events_staging (LIKE events INCLUDING DEFAULTS) ON "
       "COMMIT DELETE ROWS",
       "staging table");
-  const std::string staged = "COPY events_staging (" + event_column_list() + ") FROM STDIN";
+  const std::string staged = "COPY events_staging (" + columns_ + ") FROM STDIN";
   db_.copy_into(staged.c_str(), page.copy_rows, "COPY into staging");
-  static const std::string insert =
-      "WITH inserted AS (INSERT INTO events (" + event_column_list() + ") SELECT " +
-      event_column_list() +
-      " FROM events_staging ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING type, "
-      "occurred_at), minutes AS (SELECT coalesce(type, '') AS type, (floor(extract(epoch FROM "
-      "occurred_at) / 60) * 60)::bigint AS minute_s, count(*) AS n FROM inserted GROUP BY 1, 2), " +
-      rollup_upsert_ctes() + " SELECT count(*) FROM inserted";
-  const PgResult res = checked(s().native(), PQexec(s().native(), insert.c_str()), "staged insert");
+  const PgResult res =
+      checked(s().native(), PQexec(s().native(), staged_insert_.c_str()), "staged insert");
   out.inserted = std::strtoll(PQgetvalue(res.get(), 0, 0), nullptr, 10);
   db_.exec("TRUNCATE events_staging", "staging cleanup");
   return out;

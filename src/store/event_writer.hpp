@@ -8,6 +8,7 @@
 
 #include "ingestd/page.hpp"
 #include "ingestd/sync_marks.hpp"
+#include "ingestd/event.hpp"
 #include "store/database.hpp"
 
 namespace ingestd {
@@ -26,7 +27,9 @@ struct PageCommit {
 // transaction. Pull pages and push requests take one writer lock, so they never deadlock.
 class EventWriter {
  public:
-  explicit EventWriter(Database& db);
+  // `columns` are those the pages' COPY rows hold: the contract's (kEventColumns) or a
+  // profile stream's (kStreamEventColumnList).
+  explicit EventWriter(Database& db, std::string_view columns = event_column_list());
 
   // Rows, rollups, quarantine and checkpoint in one transaction; a lost connection is
   // re-established and the page retried (a commit whose acknowledgement was lost is recognised).
@@ -54,6 +57,8 @@ class EventWriter {
                                  const DecodedPage& page);
 
   Database& db_;
+  const std::string columns_;
+  const std::string staged_insert_;  // the insert of a page some of whose rows are stored
 };
 
 }  // namespace ingestd

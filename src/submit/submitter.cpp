@@ -12,6 +12,7 @@
 #include "store/event_reader.hpp"
 #include "store/submission_ledger.hpp"
 #include "upstream/http_client.hpp"
+#include "upstream/profile_page.hpp"
 #include "upstream/outcome.hpp"
 
 namespace ingestd {
@@ -210,9 +211,12 @@ SubmitReport submit_ids(const SubmitterOptions& options, Database& db, const Sub
   }
   std::size_t key = 0;
   const auto client = [&](std::size_t k) {
-    return std::make_unique<HttpClient>(HttpClient::Options{
-        options.keys[k].key, std::max(options.http_timeout, std::chrono::milliseconds(600'000)),
-        options.http_connect_timeout, false});
+    HttpClient::Options http;
+    http.api_key = options.keys[k].key;
+    http.timeout = std::max(options.http_timeout, std::chrono::milliseconds(600'000));
+    http.connect_timeout = options.http_connect_timeout;
+    http.gzip = false;
+    return std::make_unique<HttpClient>(profile_http_options(options.profile, std::move(http)));
   };
   std::unique_ptr<HttpClient> http = client(key);
   const std::string url = submission_url(options, *http);

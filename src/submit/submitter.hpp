@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "ingestd/source_profile.hpp"
+
 #include "store/database.hpp"
 
 namespace ingestd {
@@ -30,6 +32,7 @@ struct SubmitterOptions {
   int max_attempts = 5;  // per key, as the upstream caps them
   std::chrono::milliseconds http_timeout{120'000};
   std::chrono::milliseconds http_connect_timeout{10'000};
+  SourceProfile profile;  // how a key is sent (auth) and the fixed headers
 };
 
 // How one `ingestd submit` was asked to behave.

@@ -24,7 +24,21 @@ constexpr int kMaxForeignEnvelopes = 3;
 // never precedes the real send even when the save itself takes a moment.
 constexpr auto kRecordLead = std::chrono::milliseconds(20);
 
+// A position shown in a message: cursors can be long.
+std::string shown(const std::string& position) {
+  return position.size() <= 120 ? position : position.substr(0, 117) + "...";
+}
+
 }  // namespace
+
+HttpClient::Options EventsSource::http_options(const std::string& key) const {
+  HttpClient::Options o;
+  o.api_key = key;
+  o.timeout = options_.http_timeout;
+  o.connect_timeout = options_.http_connect_timeout;
+  o.gzip = options_.http_gzip;
+  return o;
+}
 
 EventsSource::EventsSource(SourceOptions options, SourceStats& stats,
                            std::optional<std::string> cursor, std::int64_t pages_done,
@@ -40,11 +54,14 @@ EventsSource::EventsSource(SourceOptions options, SourceStats& stats,
     throw ConfigError("upstream: 1 to " + std::to_string(SourceStats::kMaxKeys) +
                       " API keys are needed");
   }
+  if (!options_.contract()) {
+    paging_.emplace(options_.profile, options_.base_url,
+                    options_.page_limit_set ? std::optional<int>(options_.page_limit) : std::nullopt);
+  }
   for (const std::string& key : options_.api_keys) {
-    keys_.push_back(std::make_unique<Key>(
-        HttpClient::Options{key, options_.http_timeout, options_.http_connect_timeout,
-                            options_.http_gzip},
-        key_fingerprint(key)));
+    keys_.push_back(
+        std::make_unique<Key>(profile_http_options(options_.profile, http_options(key)),
+                              key_fingerprint(key)));
   }
   stats_.key_count = static_cast<std::int64_t>(keys_.size());
   for (std::size_t k = 0; k < keys_.size(); ++k) {
@@ -87,7 +104,9 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     }
     Key& lane = *keys_[key];
     const bool sent_cursor = !probe && cursor_.has_value();
-    const std::string url = probe ? options_.events_url + "?limit=1" : page_url(lane.http);
+    const std::string url = probe ? (paging_ ? paging_->url(std::nullopt)
+                                             : options_.events_url + "?limit=1")
+                                  : page_url(lane.http);
     record_send(key, SteadyClock::now());
     const auto sent = SteadyClock::now();
     const auto sent_wall = std::chrono::system_clock::now();
@@ -97,8 +116,15 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     const auto received = SteadyClock::now();
     stats_.count_status(result.status);
     const RateLimitHeaders headers =
-        parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()});
-    Outcome outcome = classify_events_response(result, headers.remaining == 0);
+        parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()},
+                         options_.profile.rate_header_prefix);
+    last_.url = url;
+    last_.status = result.status;
+    last_.headers = result.headers;
+    last_.rate = headers;
+    Outcome outcome = classify_events_response(result, headers.remaining == 0,
+                                               options_.profile.cursor_expired_status,
+                                               options_.profile.cursor_expired_codes);
     // A refusal spoken as 403 (GitHub's way) is a 429 to the window model.
     const int status = outcome.kind == OutcomeKind::rate_limited ? 429 : result.status;
     if (!pool_.on_response(key, sent, received, status, headers).empty()) {
@@ -133,15 +159,18 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
       try {
         // A page from the head is where a pass's target comes from; a head sync's pages say
         // when it has reached its mark.
-        info = peek_page_info(result.body, !cursor_ || stop_at_us_);
+        info = read_page(result, url);
         foreign_envelopes_ = 0;
       } catch (const PageError& e) {
         outcome = {OutcomeKind::retry_backoff, std::string("incomplete page: ") + e.what()};
       } catch (const ContractError& e) {
         // A well-formed answer that is not the contract's page will not change by retrying;
         // a few tries only rule out a passing glitch of a proxy in between.
-        const std::string what = "the response of " + options_.events_url + " " + e.what() +
-                                 "; does UPSTREAM_BASE_URL point at the events API?";
+        const std::string what =
+            paging_ ? "the response of " + options_.base_url + options_.profile.path + " " +
+                          e.what() + " (profile " + options_.profile.name + ")"
+                    : "the response of " + options_.events_url + " " + e.what() +
+                          "; does UPSTREAM_BASE_URL point at the events API?";
         if (++foreign_envelopes_ >= kMaxForeignEnvelopes) throw FatalError("upstream: " + what);
         outcome = {OutcomeKind::retry_backoff, what};
       }
@@ -166,7 +195,18 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
         if (stop_at_us_ && info->oldest_us && *info->oldest_us <= *stop_at_us_) {
           info->has_more = false;
         }
-        RawPage page{++page_number_, cursor_.value_or(""), std::move(result.body), "/data", *info};
+        if (info->has_more && info->next_cursor && cursor_ && *info->next_cursor == *cursor_) {
+          throw FatalError("upstream: the page at " + shown(*cursor_) +
+                           " names itself as the next page; stopping instead of fetching it "
+                           "forever (check `pagination` in profile " +
+                           options_.profile.name + ")");
+        }
+        RawPage page{++page_number_,
+                     cursor_.value_or(""),
+                     std::move(result.body),
+                     paging_ ? options_.profile.records : "/data",
+                     paging_ ? &options_.profile.fields : nullptr,
+                     *info};
         finished_ = !info->has_more;
         cursor_ = info->next_cursor;
         cursor_key_ = key;
@@ -213,6 +253,12 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     }
   }
   return std::nullopt;
+}
+
+std::pair<std::int64_t, std::chrono::milliseconds> EventsSource::pace(std::size_t key) const {
+  const RateLimiter& limiter = pool_.limiter(key);
+  return {limiter.limit().value_or(0),
+          std::chrono::duration_cast<std::chrono::milliseconds>(limiter.window())};
 }
 
 std::size_t EventsSource::choose_key(SteadyClock::time_point now) const {
@@ -314,7 +360,13 @@ void EventsSource::record_send(std::size_t key, SteadyClock::time_point at) {
   }
 }
 
+PageInfo EventsSource::read_page(const HttpResult& result, const std::string& url) const {
+  if (!paging_) return peek_page_info(result.body, !cursor_ || stop_at_us_);
+  return paging_->read(result.body, result.headers, url, cursor_);
+}
+
 std::string EventsSource::page_url(const HttpClient& http) const {
+  if (paging_) return paging_->url(cursor_);
   std::string url = options_.events_url + "?limit=" + std::to_string(options_.page_limit);
   if (cursor_) url += "&cursor=" + http.escape(*cursor_);
   return url;

@@ -15,6 +15,7 @@
 #include "upstream/http_client.hpp"
 #include "upstream/key_pool.hpp"
 #include "upstream/outcome.hpp"
+#include "upstream/profile_page.hpp"
 #include "upstream/rate_limiter.hpp"
 #include "upstream/source_options.hpp"
 
@@ -38,6 +39,18 @@ class EventsSource : public PageSource {
   // at the end of the stream. Pages go on numbering from where the last pass ended.
   void begin_pass(std::optional<std::string> cursor, std::optional<std::int64_t> stop_at_us);
 
+  // The last answer: the URL asked (never with a key in it), its status and headers, and how
+  // its rate headers were read. For `ingestd check-profile`.
+  struct Exchange {
+    std::string url;
+    int status = 0;
+    HttpHeaders headers;
+    RateLimitHeaders rate;
+  };
+  const Exchange& last_exchange() const { return last_; }
+  // The limit and window the limiter of `key` paces by (0 and 0 while unknown).
+  std::pair<std::int64_t, std::chrono::milliseconds> pace(std::size_t key) const;
+
  private:
   // One API key: its connection and the name its rate state is stored under.
   struct Key {
@@ -48,6 +61,7 @@ class EventsSource : public PageSource {
     bool record_failing = false;
   };
 
+  HttpClient::Options http_options(const std::string& key) const;
   void restore_rate_state();
   void record_send(std::size_t key, std::chrono::steady_clock::time_point at);
   std::size_t choose_key(std::chrono::steady_clock::time_point now) const;
@@ -59,11 +73,15 @@ class EventsSource : public PageSource {
   void bind_cursors(std::size_t key, const std::string& refusal);
   void retire_key(std::size_t key, const Outcome& why);
   std::string page_url(const HttpClient& http) const;
+  // What the page just received says next: the contract's envelope or the profile's paging.
+  PageInfo read_page(const HttpResult& result, const std::string& url) const;
   void retry_after_backoff(const Outcome& outcome, std::stop_token stop);
   void recover_expired_cursor_at_start();
   void recover_cursor(const Outcome& why);
 
   const SourceOptions options_;
+  // A profile stream's paging; nullopt for the contract's own cursor chain.
+  std::optional<ProfilePaging> paging_;
   SourceStats& stats_;
   std::vector<std::unique_ptr<Key>> keys_;
   KeyPool pool_;
@@ -83,6 +101,7 @@ class EventsSource : public PageSource {
   int foreign_envelopes_ = 0;
   RateStateStore& rate_state_;
   WallClock wall_;
+  Exchange last_;
 };
 
 }  // namespace ingestd

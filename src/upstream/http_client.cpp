@@ -77,13 +77,24 @@ CurlGlobal::~CurlGlobal() {
 
 HttpClient::HttpClient(Options options) : options_(std::move(options)), curl_(curl_easy_init()) {
   if (!curl_) throw std::runtime_error("libcurl: cannot create an easy handle");
-  const std::string key_header = "X-API-Key: " + options_.api_key;
-  get_headers_.reset(curl_slist_append(nullptr, key_header.c_str()));
-  get_headers_.reset(curl_slist_append(get_headers_.release(), "Accept: application/json"));
-  post_headers_.reset(curl_slist_append(nullptr, key_header.c_str()));
+  const auto add = [](std::unique_ptr<curl_slist, SlistDeleter>& list, const std::string& line) {
+    curl_slist* grown = curl_slist_append(list.get(), line.c_str());
+    if (!grown) throw std::runtime_error("libcurl: cannot build the request headers");
+    static_cast<void>(list.release());
+    list.reset(grown);
+  };
+  if (!options_.key_header.empty()) {
+    add(get_headers_, options_.key_header + options_.api_key);
+    add(post_headers_, options_.key_header + options_.api_key);
+  }
+  add(get_headers_, "Accept: application/json");
+  for (const std::string& line : options_.extra_headers) {
+    add(get_headers_, line);
+    add(post_headers_, line);
+  }
   // Without this, libcurl waits for a 100-continue before streaming a large body.
-  post_headers_.reset(curl_slist_append(post_headers_.release(), "Expect:"));
-  post_headers_.reset(curl_slist_append(post_headers_.release(), "Transfer-Encoding: chunked"));
+  add(post_headers_, "Expect:");
+  add(post_headers_, "Transfer-Encoding: chunked");
 }
 
 HttpClient::~HttpClient() = default;
@@ -137,8 +148,14 @@ void HttpClient::perform(HttpResult& out) {
   }
 }
 
+std::string HttpClient::with_key(const std::string& url) const {
+  if (options_.key_param.empty()) return url;
+  return url + (url.find('?') == std::string::npos ? '?' : '&') + escape(options_.key_param) + "=" +
+         escape(options_.api_key);
+}
+
 void HttpClient::get(const std::string& url, HttpResult& out, std::stop_token stop) {
-  prepare(url, out, stop);
+  prepare(with_key(url), out, stop);
   curl_easy_setopt(curl_.get(), CURLOPT_HTTPGET, 1L);
   curl_easy_setopt(curl_.get(), CURLOPT_HTTPHEADER, get_headers_.get());
   perform(out);
@@ -147,7 +164,7 @@ void HttpClient::get(const std::string& url, HttpResult& out, std::stop_token st
 void HttpClient::post_stream(const std::string& url, std::string_view content_type,
                              BodySource source, HttpResult& out, std::uint64_t& bytes_sent,
                              std::stop_token stop) {
-  prepare(url, out, stop);
+  prepare(with_key(url), out, stop);
   std::unique_ptr<curl_slist, SlistDeleter> headers(nullptr);
   for (curl_slist* h = post_headers_.get(); h; h = h->next) {
     headers.reset(curl_slist_append(headers.release(), h->data));

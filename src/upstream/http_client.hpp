@@ -9,6 +9,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "upstream/http_types.hpp"
 
@@ -29,10 +30,16 @@ class CurlGlobal {
 class HttpClient {
  public:
   struct Options {
-    std::string api_key;  // sent as X-API-Key, never logged
+    std::string api_key;  // sent as X-API-Key (unless told otherwise below), never logged
     std::chrono::milliseconds timeout{120'000};
     std::chrono::milliseconds connect_timeout{10'000};
     bool gzip = true;
+    // The header line before the key ("Authorization: Bearer " for bearer); empty: no header.
+    std::string key_header = "X-API-Key: ";
+    // A query parameter that carries the key instead, added to each URL as it is sent (so no
+    // URL the caller keeps or logs holds it); empty: none.
+    std::string key_param;
+    std::vector<std::string> extra_headers;  // "Name: value" lines sent with every request
   };
   // Supplies a streamed request body: fills up to n bytes, returns 0 at the end.
   using BodySource = std::function<std::size_t(char* out, std::size_t n)>;
@@ -58,6 +65,7 @@ class HttpClient {
   struct SlistDeleter {
     void operator()(curl_slist* l) const { curl_slist_free_all(l); }
   };
+  std::string with_key(const std::string& url) const;
   void prepare(const std::string& url, HttpResult& out, std::stop_token& stop);
   void perform(HttpResult& out);
 

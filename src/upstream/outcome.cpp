@@ -121,17 +121,19 @@ bool is_transient(int status) {
 
 // CURSOR_EXPIRED, CursorExpired and cursor-expired are one code in different dialects: compare
 // letters and digits only, case-insensitively, in "code" or in "error".
-bool names(const Envelope& env, std::string_view folded) {
-  const auto fold = [](const std::string& s) {
-    std::string out;
-    for (const char c : s) {
-      if (std::isalnum(static_cast<unsigned char>(c))) {
-        out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-      }
+std::string fold_code(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     }
-    return out;
-  };
-  return (env.code && fold(*env.code) == folded) || (env.error && fold(*env.error) == folded);
+  }
+  return out;
+}
+
+bool names(const Envelope& env, std::string_view folded) {
+  return (env.code && fold_code(*env.code) == folded) ||
+         (env.error && fold_code(*env.error) == folded);
 }
 
 }  // namespace
@@ -140,7 +142,9 @@ std::string error_summary(const HttpResult& r) {
   return summarize(r, r.status == 0 ? Envelope{} : parse_error_body(r.body));
 }
 
-Outcome classify_events_response(const HttpResult& r, bool budget_spent) {
+Outcome classify_events_response(const HttpResult& r, bool budget_spent,
+                                 const std::vector<int>& expired_status,
+                                 const std::vector<std::string>& expired_codes) {
   if (r.status == 200) return {OutcomeKind::ok, "HTTP 200"};
   const Envelope env = r.status == 0 ? Envelope{} : parse_error_body(r.body);
   std::string message = summarize(r, env);
@@ -150,6 +154,12 @@ Outcome classify_events_response(const HttpResult& r, bool budget_spent) {
     return {OutcomeKind::rate_limited, std::move(message)};
   }
   if (s == 401 || s == 403) return {OutcomeKind::auth_failed, std::move(message)};
+  if (std::find(expired_status.begin(), expired_status.end(), s) != expired_status.end() &&
+      (expired_codes.empty() ||
+       std::any_of(expired_codes.begin(), expired_codes.end(),
+                   [&](const std::string& code) { return names(env, fold_code(code)); }))) {
+    return {OutcomeKind::cursor_expired, std::move(message)};
+  }
   // 410 Gone is how other APIs say a cursor expired.
   if (s == 410 || ((s == 400 || s == 404) && names(env, "CURSOREXPIRED"))) {
     return {OutcomeKind::cursor_expired, std::move(message)};

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "upstream/http_types.hpp"
 
@@ -31,7 +32,11 @@ struct Outcome {
 // load balancer has been seen answering a malformed cursor with it: the retry budget ends that.
 // `budget_spent`: the answer's rate headers say Remaining 0; a 403 that says so is a rate
 // refusal (GitHub's way of saying 429), not a refused key.
-Outcome classify_events_response(const HttpResult& r, bool budget_spent = false);
+// `expired_status` and `expired_codes` are a source profile's own ways of saying a cursor
+// expired (a status in the list, with one of the codes when the list of codes is not empty).
+Outcome classify_events_response(const HttpResult& r, bool budget_spent = false,
+                                 const std::vector<int>& expired_status = {},
+                                 const std::vector<std::string>& expired_codes = {});
 
 enum class SubmissionOutcomeKind { accepted, limit_reached, auth_failed, rejected, unknown };
 

@@ -175,7 +175,8 @@ void drop_inconsistent(RateLimitHeaders& h, bool limit_sent) {
 
 }  // namespace
 
-RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTimes at) {
+RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTimes at,
+                                          std::string_view vendor_prefix) {
   if (served_from_cache(headers)) {
     RateLimitHeaders uncounted;
     uncounted.counted = false;
@@ -183,10 +184,22 @@ RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTi
   }
   const ServerClock clock = server_clock(headers, at);
   RateLimitHeaders h;
-  const auto limit_header = headers.get("X-RateLimit-Limit");
+  // The first dialect the response speaks: a profile's vendor prefix, then the common ones.
+  std::string prefix = "X-RateLimit-";
+  for (const std::string_view candidate :
+       {vendor_prefix, std::string_view("X-RateLimit-"), std::string_view("RateLimit-"),
+        std::string_view("X-Rate-Limit-")}) {
+    if (candidate.empty()) continue;
+    const std::string c(candidate);
+    if (headers.get(c + "Limit") || headers.get(c + "Remaining") || headers.get(c + "Reset")) {
+      prefix = c;
+      break;
+    }
+  }
+  const auto limit_header = headers.get(prefix + "Limit");
   h.limit = parse_count(limit_header);
-  h.remaining = parse_count(headers.get("X-RateLimit-Remaining"));
-  if (const auto raw = headers.get("X-RateLimit-Reset")) {
+  h.remaining = parse_count(headers.get(prefix + "Remaining"));
+  if (const auto raw = headers.get(prefix + "Reset")) {
     if (const auto value = parse_thousandths(*raw)) {
       const Reset reset = reset_wait(*value, at, clock);
       h.reset = reset.wait;
@@ -199,8 +212,9 @@ RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTi
   return h;
 }
 
-RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at) {
-  RateLimitHeaders h = parse_rate_limit_headers(response.headers, at);
+RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at,
+                                  std::string_view vendor_prefix) {
+  RateLimitHeaders h = parse_rate_limit_headers(response.headers, at, vendor_prefix);
   if (response.status != 429 || (h.retry_after && h.limit && h.remaining && h.reset)) return h;
   const ErrorBody body = parse_error_body(response.body);
   if (!h.retry_after && body.retry_after) h.retry_after = bounded_wait(seconds(*body.retry_after));

@@ -36,7 +36,9 @@ struct ExchangeTimes {
   std::chrono::system_clock::time_point sent, received;
 };
 
-// Reads X-RateLimit-Limit/-Remaining/-Reset and Retry-After.
+// Reads X-RateLimit-Limit/-Remaining/-Reset and Retry-After. The same three under the IETF's
+// RateLimit- prefix, X-Rate-Limit- or a vendor's own prefix (a source profile's
+// rate_headers.prefix, read first) are read alike: the first prefix a response uses wins.
 //  - Limit and Remaining are plain non-negative integers. A Limit of 0 or garbage, or a
 //    Remaining above the Limit, describes no limit this client can pace by: both are dropped.
 //  - Reset is decided per response: seconds until a slot frees (the contract), or an epoch
@@ -47,11 +49,13 @@ struct ExchangeTimes {
 //  - Retry-After is delta-seconds or an HTTP-date (measured against Date when present).
 // A response served from the upstream's cache (X-Cache: HIT) did not spend budget and may
 // replay stale headers, so it yields no fields at all and counted = false.
-RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTimes at);
+RateLimitHeaders parse_rate_limit_headers(const HttpHeaders& headers, ExchangeTimes at,
+                                          std::string_view vendor_prefix = {});
 
 // The headers of a response and, for a 429 whose headers leave a field unsaid, its JSON body:
 // "retryAfter" at the top or in "rateLimit", and rateLimit.limit / remaining / reset.
-RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at);
+RateLimitHeaders parse_rate_limit(const HttpResult& response, ExchangeTimes at,
+                                  std::string_view vendor_prefix = {});
 
 // Decides when the next request may leave so that none is refused and none waits longer than
 // needed. The upstream keeps a sliding log of the last `window` of request ARRIVALS, refused

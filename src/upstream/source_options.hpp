@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ingestd/rate_state.hpp"
+#include "ingestd/source_profile.hpp"
 
 namespace ingestd {
 
@@ -26,6 +27,12 @@ struct SourceOptions {
   bool http_gzip = true;
   int retry_max_attempts = 8;
   std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide
+  // The API described as data; the contract's profile pages the events API as it always has.
+  SourceProfile profile;
+  std::string base_url;        // UPSTREAM_BASE_URL, normalised: profile paths go after it
+  bool page_limit_set = false;  // PAGE_LIMIT was given: it replaces the profile's page size
+
+  bool contract() const { return profile == contract_profile(); }
 };
 
 }  // namespace ingestd
