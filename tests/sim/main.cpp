@@ -97,6 +97,14 @@ int main(int argc, char** argv) {
   app.add_option("--late-every", o.live.late_every,
                  "With --live-rate: every K-th new event gets a timestamp inside the dataset's "
                  "range (a late arrival)");
+  std::string dialect = "contract";
+  app.add_option("--dialect", dialect,
+                 "Page the dataset as another API does, on its own path: contract, hubspot "
+                 "(cursor), stripe (last_record), nexturl (next_url), github (link_header), "
+                 "offset, page (tests/profiles/ has a profile for each)");
+  app.add_option("--stuck-from", o.stuck_from,
+                 "From the page starting at this event index on, name the page asked for as the "
+                 "next one (a stuck cursor); -1: never");
   app.add_flag("--verbose", o.verbose, "Log each injected fault to stderr");
   CLI11_PARSE(app, argc, argv);
 
@@ -119,6 +127,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const auto parsed_dialect = upstream_sim::parse_dialect(dialect);
+  if (!parsed_dialect) {
+    std::fprintf(stderr, "upstream-sim: unknown --dialect %s\n", dialect.c_str());
+    return 2;
+  }
+  o.dialect = *parsed_dialect;
   o.dataset.ts_weights = *weights;
   o.dataset.events = events;
   o.dataset.seed = seed;

@@ -531,7 +531,25 @@ struct Server::State {
 
   // The position of the key the request carries, or nullopt with a 401 written to res.
   std::optional<std::size_t> authorized(const httplib::Request& req, httplib::Response& res) {
-    const std::string presented = req.get_header_value("X-API-Key");
+    return authorized_key(req.get_header_value("X-API-Key"), res);
+  }
+
+  // The key as the dialect expects it: a header, a bearer token or a query parameter.
+  std::string dialect_key(const httplib::Request& req, const DialectSpec& spec) {
+    switch (spec.auth) {
+      case DialectAuth::header:
+        return req.get_header_value(std::string(spec.auth_name));
+      case DialectAuth::bearer: {
+        const std::string h = req.get_header_value("Authorization");
+        return h.starts_with("Bearer ") ? h.substr(7) : std::string();
+      }
+      case DialectAuth::query:
+        return req.get_param_value(std::string(spec.auth_name));
+    }
+    return {};
+  }
+
+  std::optional<std::size_t> authorized_key(const std::string& presented, httplib::Response& res) {
     std::lock_guard lock(rate_mu);
     for (std::size_t k = 0; k < keys.size(); ++k) {
       KeyState& key = keys[k];
@@ -1309,7 +1327,116 @@ struct Server::State {
     res.set_content(body, kJsonType);
   }
 
+  // The contract's rate headers under the dialect's prefix; a refusal as the dialect says it.
+  void dialect_rate_headers(httplib::Response& res, const DialectSpec& spec) {
+    std::vector<std::pair<std::string, std::string>> moved;
+    for (auto it = res.headers.begin(); it != res.headers.end();) {
+      if (it->first.starts_with("X-RateLimit-")) {
+        moved.emplace_back(std::string(spec.rate_prefix) + it->first.substr(12), it->second);
+        it = res.headers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [name, value] : moved) res.set_header(name, value);
+    if (res.status == 429 && spec.refusal_403) res.status = 403;
+  }
+
+  void handle_dialect(const httplib::Request& req, httplib::Response& res) {
+    requests.fetch_add(1);
+    const DialectSpec& spec = dialect_spec(opt.dialect);
+    const auto key = authorized_key(dialect_key(req, spec), res);
+    if (!key) return;
+    std::uint64_t limit = 10;
+    if (req.has_param(std::string(spec.limit_param))) {
+      const std::string text = req.get_param_value(std::string(spec.limit_param));
+      std::uint64_t value = 0;
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < 1) {
+        bad_request(res, "limit must be a positive integer", "INVALID_LIMIT");
+        return;
+      }
+      if (value > static_cast<std::uint64_t>(spec.page_cap) && spec.cap_refused) {
+        bad_request(res, "limit must be at most " + std::to_string(spec.page_cap),
+                    "INVALID_LIMIT");
+        return;
+      }
+      limit = std::min<std::uint64_t>(value, static_cast<std::uint64_t>(spec.page_cap));
+    }
+    DialectQuery q;
+    const auto param = [&](const char* name) {
+      return req.has_param(name) ? std::optional<std::string>(req.get_param_value(name))
+                                 : std::nullopt;
+    };
+    q.after = param("after");
+    q.starting_after = param("starting_after");
+    q.page_token = param("page_token");
+    q.page = param("page");
+    q.offset = param("offset");
+    const auto start = dialect_start(opt.dialect, q, limit);
+    if (!start) {
+      bad_request(res, "Invalid cursor", "CURSOR_INVALID");
+      return;
+    }
+    const std::uint64_t reqno = request_seq.fetch_add(1);
+    const RateView rate = arrive(reqno, *key);
+    struct LogOnExit {
+      State& state;
+      const RateView& rate;
+      const httplib::Response& res;
+      ~LogOnExit() { state.note_counted(rate, res); }
+    } log_on_exit{*this, rate, res};
+    if (!rate.allowed) {
+      refuse(req, res, rate, reqno);
+      dialect_rate_headers(res, spec);
+      return;
+    }
+    const std::uint64_t n = ds.size();
+    std::uint64_t first = std::min(*start, n);
+    std::uint64_t end = std::min(n, first + limit);
+    std::optional<std::uint64_t> next;
+    if (end < n) next = end;
+    if (opt.stuck_from >= 0 && first >= static_cast<std::uint64_t>(opt.stuck_from) && next) {
+      fault(kFaultRepeat);
+      if (opt.dialect == Dialect::stripe) {
+        // The position is the last record: serve the page that ends where this one starts.
+        end = first;
+        first = end - std::min(end, limit);
+      } else {
+        next = first;
+      }
+    }
+    const double latency_ms = static_cast<double>(end - first) * opt.latency_ms_per_event;
+    if (latency_ms > 0 &&
+        !sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(latency_ms * 1000.0)))) {
+      return;
+    }
+    const std::string origin = "http://" + req.get_header_value("Host");
+    const DialectPage page = render_dialect_page(opt.dialect, ds, first, end, n, next, limit, origin);
+    if (!page.link.empty()) res.set_header("Link", page.link);
+    rate_headers(res, rate, reqno);
+    dialect_rate_headers(res, spec);
+    pages_served.fetch_add(1);
+    events_served.fetch_add(end - first);
+    set_json(req, res, page.body);
+  }
+
   void handle_expected(httplib::Response& res) {
+    if (opt.dialect != Dialect::contract) {
+      std::string all;
+      for (std::uint64_t i = 0; i < ds.size(); ++i) {
+        all += dialect_id(opt.dialect, ds, i);
+        all += '\t';
+        append_int(all, dialect_ts_us(ds, i));
+        all += "\tstore\tms\t";
+        all += ds.user_id(i).value_or("-");
+        all += '\t';
+        all += ds.type(i).value_or("-");
+        all += '\n';
+      }
+      res.set_content(all, "text/tab-separated-values");
+      return;
+    }
     if (live_mode()) {
       // The dataset's lines, then the live events that exist at this instant.
       std::string all;
@@ -1334,6 +1461,12 @@ struct Server::State {
     http.Get("/api/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
       handle_events(req, res);
     });
+    if (opt.dialect != Dialect::contract) {
+      http.Get(std::string(dialect_spec(opt.dialect).path),
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 handle_dialect(req, res);
+               });
+    }
     http.Post("/api/v1/submissions",
               [this](const httplib::Request& req, httplib::Response& res,
                      const httplib::ContentReader& reader) { handle_submit(req, res, reader); });

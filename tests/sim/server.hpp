@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataset.hpp"
+#include "dialects.hpp"
 #include "live_feed.hpp"
 
 namespace upstream_sim {
@@ -77,6 +78,12 @@ struct ServerOptions {
   // New events keep appearing (live.rate > 0): cursors are keyset positions, meta.total counts
   // what exists at each answer, and the head is never answered from the cache.
   LiveOptions live;
+  // Another API's way of paging the dataset (dialects.hpp) on its own path, instead of the
+  // contract's /api/v1/events. Dialects serve storable events only (malformed is ignored).
+  Dialect dialect = Dialect::contract;
+  // From the page starting at this index on, the next position named is the one asked for
+  // (a stuck cursor); negative: never.
+  std::int64_t stuck_from = -1;
   bool verbose = false;
 };
 
