@@ -166,12 +166,14 @@ std::string ProfilePaging::query_url(const std::string& position_value) const {
     url += percent_encode(name) + "=" + percent_encode(value);
     sep = '&';
   };
+  bool sized = false;
   for (const auto& [name, value] : profile_.params) {
-    if (name == profile_.page_size_param && page_size_) continue;
     if (name == profile_.param && !position_value.empty()) continue;
-    add(name, value);
+    const bool size = name == profile_.page_size_param && page_size_;
+    add(name, size ? std::to_string(*page_size_) : value);
+    sized = sized || size;
   }
-  if (page_size_) add(profile_.page_size_param, std::to_string(*page_size_));
+  if (page_size_ && !sized) add(profile_.page_size_param, std::to_string(*page_size_));
   if (!position_value.empty()) add(profile_.param, position_value);
   return url;
 }
