@@ -9,6 +9,7 @@
 
 #include "common/clock.hpp"
 #include "ingestd/errors.hpp"
+#include "ingestd/source_profile.hpp"
 #include "push/push_source.hpp"
 #include "serve/answer_cache.hpp"
 #include "serve/dashboard.hpp"
@@ -74,6 +75,12 @@ struct ApiServer::Impl {
   std::optional<std::string> chartjs = load_chartjs();
   std::mutex limiter_mu;
   std::optional<RequestLimiter> limiter;
+  // The database's profile streams, read again every few seconds and when a request names one
+  // not among them.
+  std::mutex streams_mu;
+  std::vector<std::string> streams;
+  bool contract_used = true;
+  std::optional<std::chrono::steady_clock::time_point> streams_read;
   std::optional<Listener> listener;  // last: stops serving before the rest goes
 
   Impl(ServeOptions o, ServeStats& m, std::stop_token stop, LiveStatus l)
@@ -109,6 +116,38 @@ struct ApiServer::Impl {
     }
   }
 
+  // The stream a read asks for with ?stream=, as read_stream takes it ("" for the contract's);
+  // without it the only stream the database holds, else the contract's. The session reads
+  // that stream's tables when this returns.
+  std::string choose_stream(const httplib::Request& req, Database& db) {
+    const std::string asked = req.get_param_value("stream");
+    const bool contract = asked == options.stream || asked == kContractStream;
+    std::unique_lock lock(streams_mu);
+    const auto now = std::chrono::steady_clock::now();
+    const auto known = [&] { return std::find(streams.begin(), streams.end(), asked) != streams.end(); };
+    if (!streams_read || now - *streams_read > std::chrono::seconds(5) ||
+        (!asked.empty() && !contract && !known())) {
+      streams = db.profile_streams();
+      contract_used = db.contract_stream_used(options.stream);
+      streams_read = now;
+    }
+    std::string chosen;
+    if (asked.empty()) {
+      if (streams.size() == 1 && !contract_used) chosen = streams.front();
+    } else if (!contract) {
+      if (!known()) {
+        std::string list = options.stream;
+        for (const std::string& n : streams) list += ", " + n;
+        throw BadRequest("stream", "unknown stream \"" + asked.substr(0, 64) +
+                                       "\"; this database holds: " + list);
+      }
+      chosen = asked;
+    }
+    lock.unlock();
+    db.read_stream(chosen);
+    return chosen;
+  }
+
   // A read answer computed in one snapshot, or kept from an earlier request when no commit since
   // touched the instants it depends on (`range_of`, which may refuse the request): exact either
   // way, and one round trip when kept.
@@ -116,12 +155,15 @@ struct ApiServer::Impl {
   void answer_read(const httplib::Request& req, httplib::Response& res, R&& range_of, F&& compute) {
     with_store(res, [&](Database& db) {
       const AnswerRange range = range_of();
+      // Answers are kept per stream: the default stream may change when another appears.
+      const std::string stream = choose_stream(req, db);
+      const std::string key = stream + " " + req.target;
       EventReader store(db);
       if (cache.enabled()) {
-        if (auto kept = cache.find(req.target, AnswerCache::Clock::now())) {
+        if (auto kept = cache.find(key, AnswerCache::Clock::now())) {
           if (auto now =
                   store.unchanged_since(kept->snapshot, kept->range.from_us, kept->range.to_us)) {
-            cache.confirm(req.target, kept->snapshot, std::move(*now), AnswerCache::Clock::now());
+            cache.confirm(key, kept->snapshot, std::move(*now), AnswerCache::Clock::now());
             stats.cache_hits++;
             return std::move(kept->answer);
           }
@@ -129,9 +171,9 @@ struct ApiServer::Impl {
         stats.cache_misses++;
       }
       const EventReader::ReadTransaction read(store);
-      std::string body = dump(compute(store));
+      std::string body = dump(compute(store, stream.empty()));
       if (cache.enabled()) {
-        cache.put(req.target, read.snapshot(), range, body, AnswerCache::Clock::now());
+        cache.put(key, read.snapshot(), range, body, AnswerCache::Clock::now());
       }
       return body;
     });
@@ -195,6 +237,8 @@ struct ApiServer::Impl {
       return;
     }
     with_store(res, [&](Database& db) {
+      // Pushed events belong to the contract's stream, whatever this connection read last.
+      db.read_stream("");
       EventWriter writer(db);
       PushSink sink(writer);
       const CommitResult r = sink.commit(batch, {});
@@ -246,21 +290,27 @@ struct ApiServer::Impl {
     on(RouteId::user_event_counts, [this](const httplib::Request& req, httplib::Response& res) {
       answer_read(
           req, res, [&] { return counts_range(req.params); },
-          [&](EventReader& store) { return user_event_counts(store, req.matches[1], req.params); });
+          [&](EventReader& store, bool contract) {
+            return user_event_counts(store, req.matches[1], req.params, contract);
+          });
     });
     on(RouteId::user_summary, [this](const httplib::Request& req, httplib::Response& res) {
       answer_read(
           req, res, [] { return AnswerRange{}; },
-          [&](EventReader& store) { return user_summary(store, req.matches[1]); });
+          [&](EventReader& store, bool contract) {
+            return user_summary(store, req.matches[1], contract);
+          });
     });
     on(RouteId::event_counts, [this](const httplib::Request& req, httplib::Response& res) {
       answer_read(
           req, res, [&] { return counts_range(req.params); },
-          [&](EventReader& store) { return global_event_counts(store, req.params); });
+          [&](EventReader& store, bool) { return global_event_counts(store, req.params); });
     });
     on(RouteId::status, [this](const httplib::Request& req, httplib::Response& res) {
       with_store(res, [&](Database& db) {
-        nlohmann::ordered_json status = status_json(read_status(db, options.stream));
+        const std::string chosen = choose_stream(req, db);
+        nlohmann::ordered_json status =
+            status_json(read_status(db, chosen.empty() ? options.stream : chosen));
         status["live"] =
             live ? live(req.get_param_value("history") == "1") : nlohmann::ordered_json(nullptr);
         return dump(status);

@@ -38,8 +38,14 @@ std::optional<std::int64_t> parse_query_instant(std::string_view raw) {
   return std::nullopt;
 }
 
-std::string parse_user_id(std::string_view text) {
+std::string parse_user_id(std::string_view text, bool uuid) {
   std::array<char, 36> id{};
+  if (!uuid) {
+    if (text.empty() || text.size() > 1024) {
+      throw BadRequest("user_id", "user_id: must be 1 to 1024 bytes");
+    }
+    return std::string(text);
+  }
   if (!normalize_uuid(text, id)) {
     throw BadRequest("user_id",
                      "user_id: must be a UUID such as "

@@ -27,6 +27,8 @@ class BadRequest : public std::runtime_error {
 std::optional<std::int64_t> parse_query_instant(std::string_view text);
 
 // The lowercase form of a UUID user id; BadRequest naming user_id otherwise.
-std::string parse_user_id(std::string_view text);
+// A UUID, lowercased; with `uuid` false (a profile stream's users, stored as sent) the text as
+// it is.
+std::string parse_user_id(std::string_view text, bool uuid = true);
 
 }  // namespace ingestd

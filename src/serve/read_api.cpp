@@ -145,8 +145,8 @@ std::optional<std::pair<std::int64_t, std::int64_t>> put_range(
 }  // namespace
 
 nlohmann::ordered_json user_event_counts(EventReader& store, const std::string& raw_user_id,
-                                         const QueryParams& params) {
-  const std::string user_id = parse_user_id(raw_user_id);
+                                         const QueryParams& params, bool uuid_users) {
+  const std::string user_id = parse_user_id(raw_user_id, uuid_users);
   const CountsQuery q = parse_counts_query(params, false);
   nlohmann::ordered_json out = {{"user_id", user_id}, {"bucket", q.bucket_name}};
   // An explicit range is checked before the query; a default one once the span is known.
@@ -192,8 +192,9 @@ AnswerRange counts_range(const QueryParams& params) {
   return range;
 }
 
-nlohmann::ordered_json user_summary(EventReader& store, const std::string& raw_user_id) {
-  const std::string user_id = parse_user_id(raw_user_id);
+nlohmann::ordered_json user_summary(EventReader& store, const std::string& raw_user_id,
+                                    bool uuid_users) {
+  const std::string user_id = parse_user_id(raw_user_id, uuid_users);
   const UserSummary summary = store.user_summary(user_id);
   nlohmann::ordered_json by_type = nlohmann::ordered_json::object();
   for (const TypeCount& t : summary.by_type) by_type[t.type] = t.count;

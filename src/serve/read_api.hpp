@@ -17,12 +17,14 @@ using QueryParams = std::multimap<std::string, std::string>;
 // naming the parameter at fault, and DatabaseError when the store fails.
 
 // GET /v1/users/{user_id}/event_counts
+// `uuid_users`: the contract's user ids are UUIDs; a profile stream's are text as sent.
 nlohmann::ordered_json user_event_counts(EventReader& store, const std::string& user_id,
-                                         const QueryParams& params);
+                                         const QueryParams& params, bool uuid_users = true);
 // GET /v1/event_counts
 nlohmann::ordered_json global_event_counts(EventReader& store, const QueryParams& params);
 // GET /v1/users/{user_id}
-nlohmann::ordered_json user_summary(EventReader& store, const std::string& user_id);
+nlohmann::ordered_json user_summary(EventReader& store, const std::string& user_id,
+                                    bool uuid_users = true);
 
 // The instants a counts answer depends on: its starting_at and ending_before; an end left to
 // the default follows the events' span, so it depends on every instant on that side.

@@ -21,6 +21,7 @@ std::optional<std::string> unknown_query_parameter(
     const Route& r, const std::multimap<std::string, std::string>& params) {
   if (!r.refuses_unknown) return std::nullopt;
   for (const auto& [name, value] : params) {
+    if (r.streams && name == "stream") continue;
     if (name.empty() || std::find(r.query.begin(), r.query.end(), name) == r.query.end()) {
       return name;
     }

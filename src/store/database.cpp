@@ -140,17 +140,46 @@ std::string replace_all(std::string text, std::string_view from, const std::stri
 
 }  // namespace
 
+const std::string& Database::base_schema() {
+  if (base_schema_.empty()) {
+    guarded("reading the schema", [&] { s_->sql << "SELECT current_schema()", soci::into(base_schema_); });
+  }
+  return base_schema_;
+}
+
+std::string Database::quote_identifier(const std::string& name) {
+  std::unique_ptr<char, decltype(&PQfreemem)> quoted(
+      PQescapeIdentifier(s_->native(), name.c_str(), name.size()), &PQfreemem);
+  if (!quoted) throw DatabaseError("database: cannot quote " + name);
+  return std::string(quoted.get());
+}
+
+void Database::read_stream(const std::string& stream) {
+  const std::string& base = base_schema();
+  const std::string path = stream.empty() ? quote_identifier(base)
+                                          : quote_identifier("stream_" + stream) + ", " +
+                                                quote_identifier(base);
+  if (path == search_path_ || (stream.empty() && search_path_.empty())) return;
+  exec(("SET search_path TO " + path).c_str(), "choosing the stream");
+  search_path_ = path;
+}
+
+bool Database::contract_stream_used(const std::string& stream) {
+  read_stream("");
+  return guarded("reading the streams", [&] {
+    int used = 0;
+    s_->sql << "SELECT (EXISTS (SELECT 1 FROM ingest_checkpoint WHERE stream = :s) OR EXISTS "
+               "(SELECT 1 FROM events))::int",
+        soci::use(stream), soci::into(used);
+    return used != 0;
+  });
+}
+
 void Database::use_stream_tables(const std::string& stream) {
+  const std::string base = base_schema();
   guarded("stream tables", [&] {
-    std::string base;
-    s_->sql << "SELECT current_schema()", soci::into(base);
     const std::string schema = "stream_" + stream;
-    const auto ident = [&](const std::string& name) {
-      std::unique_ptr<char, decltype(&PQfreemem)> quoted(
-          PQescapeIdentifier(s_->native(), name.c_str(), name.size()), &PQfreemem);
-      if (!quoted) throw DatabaseError("database: cannot quote " + name);
-      return std::string(quoted.get());
-    };
+    const auto ident = [&](const std::string& name) { return quote_identifier(name); };
     soci::transaction tr(s_->sql);
     exec("SELECT pg_advisory_xact_lock(7355609)", "stream tables lock");
     int present = 0;

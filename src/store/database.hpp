@@ -48,6 +48,11 @@ class Database {
   void use_stream_tables(const std::string& stream);
   // The profile streams the database holds (the streams table), by name.
   std::vector<std::string> profile_streams();
+  // For readers: the tables of profile stream `stream` from now on, or the contract's when
+  // empty. Costs a round trip only when it changes the session's path; the stream must exist.
+  void read_stream(const std::string& stream);
+  // Whether the contract's stream `stream` has been ingested or holds events (pushed ones too).
+  bool contract_stream_used(const std::string& stream);
 
   // Opens the session again, retrying until `timeout`; then takes back the stream locks, waiting
   // up to `timeout` for the lost session's hold to end (TemporaryError when another process
@@ -70,7 +75,11 @@ class Database {
   void session_setup();
 
   std::unique_ptr<Session> s_;
+  const std::string& base_schema();
+  std::string quote_identifier(const std::string& name);
+
   std::string search_path_;  // set by use_stream_tables, applied again after a reconnect
+  std::string base_schema_;  // the schema of the contract's tables, once asked
 };
 
 }  // namespace ingestd

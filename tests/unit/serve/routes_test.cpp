@@ -94,3 +94,15 @@ TEST_CASE("routes: unknown query parameters are named, except where the page rea
   CHECK(unknown_parameter_message(route(RouteId::user_summary), "x") ==
         "unknown parameter x; this route takes no parameters");
 }
+
+TEST_CASE("routes: the read routes take stream, documented once for their path") {
+  for (const Route& r : kRoutes) {
+    CAPTURE(r.path);
+    const YAML::Node item = openapi()["paths"][std::string(r.path)];
+    std::set<std::string> names;
+    for (const auto& p : item["parameters"]) names.insert(resolve(p)["name"].as<std::string>());
+    CHECK(names.count("stream") == (r.streams ? 1U : 0U));
+    CHECK(unknown_query_parameter(r, {{"stream", "crm_events"}}).has_value() ==
+          (r.refuses_unknown && !r.streams));
+  }
+}
