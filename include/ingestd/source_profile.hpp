@@ -53,10 +53,10 @@ struct SourceProfile {
   std::string records = "/data";
 
   PaginationType pagination = PaginationType::cursor;
-  std::string next = "/pagination/nextCursor";  ///< cursor, next_url
-  std::string param = "cursor";                 ///< cursor, last_record, offset, page
-  std::string field;                            ///< last_record
-  std::int64_t start = 0;                       ///< offset (default 0), page (default 1)
+  std::string next = "/pagination/nextCursor";   ///< cursor, next_url
+  std::string param = "cursor";                  ///< cursor, last_record, offset, page
+  std::string field;                             ///< last_record
+  std::int64_t start = 0;                        ///< offset (default 0), page (default 1)
   std::string has_more = "/pagination/hasMore";  ///< empty: the other end conditions decide
   std::string total = "/meta/total";             ///< empty: no total known
 

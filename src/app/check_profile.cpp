@@ -77,8 +77,9 @@ int command_check_profile(const Config& config, const SignalWatcher& signals) {
   CurlGlobal curl;
   const SourceProfile& p = config.profile;
   std::cout << fmt::format("profile         {} ({})\n", p.name,
-                           config.source_profile_path.empty() ? "built in: the events API's contract"
-                                                              : config.source_profile_path);
+                           config.source_profile_path.empty()
+                               ? "built in: the events API's contract"
+                               : config.source_profile_path);
   std::cout << fmt::format("pagination      {}\n", pagination_name(p.pagination));
 
   MemoryRateState memory;

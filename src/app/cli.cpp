@@ -114,8 +114,10 @@ int run_cli(int argc, char** argv) {
       "check-profile",
       "fetch one page as the source profile says (one request, within the rate limit) and show "
       "what would be stored, the next page and the rate headers; nothing is written");
-  check->add_option("FILE", cli.profile_file, "the profile (default: SOURCE_PROFILE, else the "
-                                              "contract's)")
+  check
+      ->add_option("FILE", cli.profile_file,
+                   "the profile (default: SOURCE_PROFILE, else the "
+                   "contract's)")
       ->type_name("FILE");
   app.add_subcommand("serve",
                      "serve the read API, push ingest and the dashboard on SERVE_ADDR (default "
@@ -133,16 +135,17 @@ int run_cli(int argc, char** argv) {
   }
 
   const std::string name = app.get_subcommands().front()->get_name();
-  const Command command = name == "run"       ? Command::run
-                          : name == "migrate" ? Command::migrate
-                          : name == "submit"  ? Command::submit
-                          : name == "serve"   ? Command::serve
+  const Command command = name == "run"             ? Command::run
+                          : name == "migrate"       ? Command::migrate
+                          : name == "submit"        ? Command::submit
+                          : name == "serve"         ? Command::serve
                           : name == "check-profile" ? Command::check_profile
-                                              : Command::status;
+                                                    : Command::status;
   Config config;
   try {
     std::vector<ConfigLayer> layers = config_layers(cli);
-    if (!cli.profile_file.empty()) layers.push_back({"check-profile", {{"SOURCE_PROFILE", cli.profile_file}}, true});
+    if (!cli.profile_file.empty())
+      layers.push_back({"check-profile", {{"SOURCE_PROFILE", cli.profile_file}}, true});
     config = resolve_config(layers, command);
     load_profile(config, config.source_profile_path);
   } catch (const ConfigError& e) {

@@ -121,7 +121,9 @@ class Resolver {
   }
 
   const std::string& text(std::string_view key) const { return values_.at(std::string(key)).text; }
-  bool given(std::string_view key) const { return values_.at(std::string(key)).origin != "default"; }
+  bool given(std::string_view key) const {
+    return values_.at(std::string(key)).origin != "default";
+  }
 
   [[noreturn]] void fail(std::string_view key, std::string_view requirement) const {
     const Value& v = values_.at(std::string(key));
@@ -311,8 +313,8 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
     r.fail("DATABASE_URL", "must be a postgresql:// URI or a libpq conninfo string");
   }
   // Other APIs cap their pages elsewhere; the contract's cap is 5000.
-  c.page_limit = static_cast<int>(
-      r.integer("PAGE_LIMIT", 1, c.source_profile_path.empty() ? 5000 : 100'000));
+  c.page_limit =
+      static_cast<int>(r.integer("PAGE_LIMIT", 1, c.source_profile_path.empty() ? 5000 : 100'000));
   c.page_limit_set = r.given("PAGE_LIMIT");
   c.rate_limit = r.ceiling("RATE_LIMIT", "10/60s");
   c.submission_url = r.text("SUBMISSION_URL");
@@ -395,8 +397,10 @@ void apply_profile(Config& c, SourceProfile profile, const std::string& origin) 
                            : "";
     if (!profile.submission_path) c.submit_on_finish = false;
     if (c.follow_interval.count() > 0) {
-      throw ConfigError("config: FOLLOW_INTERVAL_S follows the events API's contract only; "
-                        "profile " + origin + " is paged once per run");
+      throw ConfigError(
+          "config: FOLLOW_INTERVAL_S follows the events API's contract only; "
+          "profile " +
+          origin + " is paged once per run");
     }
   }
   if (c.api_keys.empty()) {

@@ -23,10 +23,10 @@ struct Config {
   std::vector<std::string> api_keys;  // UPSTREAM_API_KEY or UPSTREAM_API_KEYS, in order
   std::string database_url;
   int page_limit = 5000;
-  bool page_limit_set = false;     // PAGE_LIMIT was given: it replaces the profile's page size
+  bool page_limit_set = false;      // PAGE_LIMIT was given: it replaces the profile's page size
   std::string source_profile_path;  // SOURCE_PROFILE; empty: the contract
   SourceProfile profile;            // what the source pages (apply_profile)
-  std::string submission_url;  // defaults to ${UPSTREAM_BASE_URL}/api/v1/submissions
+  std::string submission_url;       // defaults to ${UPSTREAM_BASE_URL}/api/v1/submissions
   std::string submission_repo;
   bool submit_on_finish = true;
   int submission_max_attempts = 5;

@@ -7,11 +7,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "app/check_profile.hpp"
 #include "app/logging.hpp"
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
 #include "app/progress.hpp"
-#include "app/check_profile.hpp"
 #include "app/service_notify.hpp"
 #include "app/signals.hpp"
 #include "common/clock.hpp"
@@ -20,8 +20,8 @@
 #include "common/timestamp.hpp"
 #include "ingestd/errors.hpp"
 #include "ingestd/event.hpp"
-#include "profile/profile_reader.hpp"
 #include "pipeline/pipeline.hpp"
+#include "profile/profile_reader.hpp"
 #include "serve/api_server.hpp"
 #include "serve/status_report.hpp"
 #include "store/database.hpp"

@@ -302,7 +302,7 @@ DecodedPage decode_page(const std::string& body, std::string_view records) {
 DecodedBatch decode_batch(RawPage&& raw) {
   DecodedBatch batch;
   batch.page = raw.fields ? decode_mapped_page(raw.body, raw.records, *raw.fields)
-                         : decode_page(raw.body, raw.records);
+                          : decode_page(raw.body, raw.records);
   batch.number = raw.number;
   batch.cursor_used = std::move(raw.cursor_used);
   batch.info = std::move(raw.info);

@@ -50,12 +50,14 @@ class MappedDecoder {
     } else if (id.is_int64() || id.is_uint64()) {
       id_text = simdjson::minify(id);
     } else {
-      return quarantine(std::move(raw), "id at " + fields_.id + " is neither a string nor an integer",
-                        index);
+      return quarantine(std::move(raw),
+                        "id at " + fields_.id + " is neither a string nor an integer", index);
     }
-    if (id_text.empty()) return quarantine(std::move(raw), "id at " + fields_.id + " is empty", index);
+    if (id_text.empty())
+      return quarantine(std::move(raw), "id at " + fields_.id + " is empty", index);
     if (id_text.size() > kMaxIdBytes) {
-      return quarantine(std::move(raw), "id at " + fields_.id + " is longer than 1024 bytes", index);
+      return quarantine(std::move(raw), "id at " + fields_.id + " is longer than 1024 bytes",
+                        index);
     }
     dom::element stamp;
     TimestampResult at;
@@ -69,8 +71,8 @@ class MappedDecoder {
       at.error = stamp.is_null() ? "null" : "neither a number nor a string";
     }
     if (!at.ok()) {
-      return quarantine(std::move(raw), "timestamp at " + fields_.timestamp + ": " + std::string(at.error),
-                        index);
+      return quarantine(std::move(raw),
+                        "timestamp at " + fields_.timestamp + ": " + std::string(at.error), index);
     }
     const Mapped type = mapped_text(record, fields_.type);
     const Mapped user = mapped_text(record, fields_.user);
@@ -93,11 +95,13 @@ class MappedDecoder {
     append_copy_text(out, raw);
     out.push_back('\n');
     ++page_.row_count;
-    ++minutes_[{type.present ? type.text : std::string(), floor_to(at.micros, kMinuteUs) / 1'000'000}];
+    ++minutes_[{type.present ? type.text : std::string(),
+                floor_to(at.micros, kMinuteUs) / 1'000'000}];
   }
 
   void finish() {
-    for (auto& [key, count] : minutes_) page_.minute_counts.push_back({key.first, key.second, count});
+    for (auto& [key, count] : minutes_)
+      page_.minute_counts.push_back({key.first, key.second, count});
   }
 
  private:

@@ -67,7 +67,8 @@ class Reader {
       }
       if (!best.empty()) message += " (did you mean `" + std::string(best) + "`?)";
       std::string allowed;
-      for (const std::string_view k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
+      for (const std::string_view k : known)
+        allowed += (allowed.empty() ? "" : ", ") + std::string(k);
       fail(item.first, message + "; known keys: " + allowed);
     }
   }
@@ -80,7 +81,8 @@ class Reader {
   std::string pointer(const YAML::Node& node, const std::string& key) const {
     std::string p = node.IsNull() ? std::string() : text(node, key);
     if (!valid_json_pointer(p)) {
-      fail(node, "`" + key + "` is not a JSON pointer (RFC 6901: \"\" or /a/b, ~0 and ~1 as escapes): \"" +
+      fail(node, "`" + key +
+                     "` is not a JSON pointer (RFC 6901: \"\" or /a/b, ~0 and ~1 as escapes): \"" +
                      p + "\"");
     }
     return p;
@@ -90,7 +92,8 @@ class Reader {
     const std::string v = text(node, key);
     std::int64_t out = 0;
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-    if (ec != std::errc() || end != v.data() + v.size()) fail(node, "`" + key + "` must be an integer, not \"" + v + "\"");
+    if (ec != std::errc() || end != v.data() + v.size())
+      fail(node, "`" + key + "` must be an integer, not \"" + v + "\"");
     return out;
   }
 
@@ -138,7 +141,8 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
                       ": not YAML: " + e.msg);
   }
   if (!root.IsMap()) {
-    throw ConfigError("profile " + std::string(origin) + ": must be a YAML mapping (docs/PROFILES.md)");
+    throw ConfigError("profile " + std::string(origin) +
+                      ": must be a YAML mapping (docs/PROFILES.md)");
   }
   try {
     r.expect_keys(root, "",
@@ -154,20 +158,23 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
     p.name = r.text(required(root, "name", "name"), "name");
     static const std::regex name_re("[a-z][a-z0-9_]{0,39}");
     if (!std::regex_match(p.name, name_re)) {
-      r.fail(root["name"], "`name` must be 1 to 40 of a-z, 0-9 and _, starting with a letter, not \"" +
-                               p.name + "\"");
+      r.fail(root["name"],
+             "`name` must be 1 to 40 of a-z, 0-9 and _, starting with a letter, not \"" + p.name +
+                 "\"");
     }
 
     const YAML::Node request = required(root, "request", "request");
     r.expect_keys(request, "request", {"path", "params", "page_size_param", "headers"});
     p.path = r.text(required(request, "path", "request.path"), "request.path");
-    if (p.path.empty() || p.path.front() != '/') r.fail(request["path"], "`request.path` must start with /");
-    p.params = request["params"] ? r.pairs(request["params"], "request.params")
-                                 : decltype(p.params){};
-    p.page_size_param =
-        request["page_size_param"] ? r.text(request["page_size_param"], "request.page_size_param") : "";
-    p.headers = request["headers"] ? r.pairs(request["headers"], "request.headers")
-                                   : decltype(p.headers){};
+    if (p.path.empty() || p.path.front() != '/')
+      r.fail(request["path"], "`request.path` must start with /");
+    p.params =
+        request["params"] ? r.pairs(request["params"], "request.params") : decltype(p.params){};
+    p.page_size_param = request["page_size_param"]
+                            ? r.text(request["page_size_param"], "request.page_size_param")
+                            : "";
+    p.headers =
+        request["headers"] ? r.pairs(request["headers"], "request.headers") : decltype(p.headers){};
 
     const YAML::Node auth = required(root, "auth", "auth");
     r.expect_keys(auth, "auth", {"type", "name"});
@@ -181,7 +188,8 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
     } else if (auth_type == "none") {
       p.auth = AuthType::none;
     } else {
-      r.fail(auth["type"], "`auth.type` is header, bearer, query or none, not \"" + auth_type + "\"");
+      r.fail(auth["type"],
+             "`auth.type` is header, bearer, query or none, not \"" + auth_type + "\"");
     }
     p.auth_name.clear();
     if (p.auth == AuthType::header || p.auth == AuthType::query) {
@@ -191,31 +199,37 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
     p.records = r.pointer(required(root, "records", "records"), "records");
 
     const YAML::Node pg = required(root, "pagination", "pagination");
-    r.expect_keys(pg, "pagination", {"type", "next", "param", "field", "start", "has_more", "total"});
+    r.expect_keys(pg, "pagination",
+                  {"type", "next", "param", "field", "start", "has_more", "total"});
     const std::string type = r.text(required(pg, "type", "pagination.type"), "pagination.type");
     const auto found = std::find_if(kPaginations.begin(), kPaginations.end(),
                                     [&](const Names& n) { return n.text == type; });
     if (found == kPaginations.end()) {
-      r.fail(pg["type"], "`pagination.type` is cursor, last_record, next_url, link_header, offset or "
-                         "page, not \"" + type + "\"");
+      r.fail(pg["type"],
+             "`pagination.type` is cursor, last_record, next_url, link_header, offset or "
+             "page, not \"" +
+                 type + "\"");
     }
     p.pagination = found->type;
-    const bool needs_next = p.pagination == PaginationType::cursor ||
-                            p.pagination == PaginationType::next_url;
-    const bool needs_param = p.pagination != PaginationType::next_url &&
-                             p.pagination != PaginationType::link_header;
-    p.next = needs_next ? r.pointer(required(pg, "next", "pagination.next"), "pagination.next") : "";
-    p.param = needs_param ? r.text(required(pg, "param", "pagination.param"), "pagination.param") : "";
+    const bool needs_next =
+        p.pagination == PaginationType::cursor || p.pagination == PaginationType::next_url;
+    const bool needs_param =
+        p.pagination != PaginationType::next_url && p.pagination != PaginationType::link_header;
+    p.next =
+        needs_next ? r.pointer(required(pg, "next", "pagination.next"), "pagination.next") : "";
+    p.param =
+        needs_param ? r.text(required(pg, "param", "pagination.param"), "pagination.param") : "";
     p.field = p.pagination == PaginationType::last_record
                   ? r.pointer(required(pg, "field", "pagination.field"), "pagination.field")
                   : "";
     for (const char* unused : {"next", "param", "field"}) {
-      const bool used = (std::string_view(unused) == "next" && needs_next) ||
-                        (std::string_view(unused) == "param" && needs_param) ||
-                        (std::string_view(unused) == "field" &&
-                         p.pagination == PaginationType::last_record);
+      const bool used =
+          (std::string_view(unused) == "next" && needs_next) ||
+          (std::string_view(unused) == "param" && needs_param) ||
+          (std::string_view(unused) == "field" && p.pagination == PaginationType::last_record);
       if (pg[unused] && !used) {
-        r.fail(pg[unused], "`pagination." + std::string(unused) + "` has no meaning for type " + type);
+        r.fail(pg[unused],
+               "`pagination." + std::string(unused) + "` has no meaning for type " + type);
       }
     }
     p.start = p.pagination == PaginationType::page ? 1 : 0;
@@ -231,7 +245,8 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
     const YAML::Node fields = required(root, "fields", "fields");
     r.expect_keys(fields, "fields", {"id", "timestamp", "user", "type", "session"});
     p.fields.id = r.pointer(required(fields, "id", "fields.id"), "fields.id");
-    p.fields.timestamp = r.pointer(required(fields, "timestamp", "fields.timestamp"), "fields.timestamp");
+    p.fields.timestamp =
+        r.pointer(required(fields, "timestamp", "fields.timestamp"), "fields.timestamp");
     const auto optional_pointer = [&](const char* key) {
       return fields[key] ? r.pointer(fields[key], std::string("fields.") + key) : std::string();
     };
@@ -239,7 +254,8 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
     p.fields.type = optional_pointer("type");
     p.fields.session = optional_pointer("session");
     if (p.fields.id.empty() || p.fields.timestamp.empty()) {
-      r.fail(fields, "`fields.id` and `fields.timestamp` must point inside the record, not be \"\"");
+      r.fail(fields,
+             "`fields.id` and `fields.timestamp` must point inside the record, not be \"\"");
     }
 
     p.order = RecordOrder::none;
@@ -283,7 +299,8 @@ SourceProfile read_profile(std::string_view yaml, std::string_view origin) {
 
     if (const YAML::Node rh = root["rate_headers"]) {
       r.expect_keys(rh, "rate_headers", {"prefix"});
-      p.rate_header_prefix = r.text(required(rh, "prefix", "rate_headers.prefix"), "rate_headers.prefix");
+      p.rate_header_prefix =
+          r.text(required(rh, "prefix", "rate_headers.prefix"), "rate_headers.prefix");
       if (p.rate_header_prefix.empty() || p.rate_header_prefix.back() != '-') {
         r.fail(rh["prefix"], "`rate_headers.prefix` ends with -, like X-HubSpot-RateLimit-");
       }

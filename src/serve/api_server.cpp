@@ -124,7 +124,9 @@ struct ApiServer::Impl {
     const bool contract = asked == options.stream || asked == kContractStream;
     std::unique_lock lock(streams_mu);
     const auto now = std::chrono::steady_clock::now();
-    const auto known = [&] { return std::find(streams.begin(), streams.end(), asked) != streams.end(); };
+    const auto known = [&] {
+      return std::find(streams.begin(), streams.end(), asked) != streams.end();
+    };
     if (!streams_read || now - *streams_read > std::chrono::seconds(5) ||
         (!asked.empty() && !contract && !known())) {
       streams = db.profile_streams();

@@ -36,7 +36,10 @@ enum class RouteId {
 };
 
 inline constexpr std::array<Route, 8> kRoutes = {{
-    {"GET", "/v1/users/{user_id}/event_counts", {"bucket", "starting_at", "ending_before"}, true,
+    {"GET",
+     "/v1/users/{user_id}/event_counts",
+     {"bucket", "starting_at", "ending_before"},
+     true,
      true},
     {"GET", "/v1/users/{user_id}", {}, true, true},
     {"GET", "/v1/event_counts", {"bucket", "starting_at", "ending_before", "type"}, true, true},

@@ -132,7 +132,8 @@ CREATE TRIGGER events_changed_truncate AFTER TRUNCATE ON $S.events
 )sql";
 
 std::string replace_all(std::string text, std::string_view from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
   return text;
@@ -142,7 +143,8 @@ std::string replace_all(std::string text, std::string_view from, const std::stri
 
 const std::string& Database::base_schema() {
   if (base_schema_.empty()) {
-    guarded("reading the schema", [&] { s_->sql << "SELECT current_schema()", soci::into(base_schema_); });
+    guarded("reading the schema",
+            [&] { s_->sql << "SELECT current_schema()", soci::into(base_schema_); });
   }
   return base_schema_;
 }
@@ -156,9 +158,9 @@ std::string Database::quote_identifier(const std::string& name) {
 
 void Database::read_stream(const std::string& stream) {
   const std::string& base = base_schema();
-  const std::string path = stream.empty() ? quote_identifier(base)
-                                          : quote_identifier("stream_" + stream) + ", " +
-                                                quote_identifier(base);
+  const std::string path =
+      stream.empty() ? quote_identifier(base)
+                     : quote_identifier("stream_" + stream) + ", " + quote_identifier(base);
   if (path == search_path_ || (stream.empty() && search_path_.empty())) return;
   exec(("SET search_path TO " + path).c_str(), "choosing the stream");
   search_path_ = path;
@@ -183,10 +185,11 @@ void Database::use_stream_tables(const std::string& stream) {
     soci::transaction tr(s_->sql);
     exec("SELECT pg_advisory_xact_lock(7355609)", "stream tables lock");
     int present = 0;
-    s_->sql << "SELECT count(*) FROM streams WHERE name = :n", soci::use(stream), soci::into(present);
+    s_->sql << "SELECT count(*) FROM streams WHERE name = :n", soci::use(stream),
+        soci::into(present);
     if (present == 0) {
-      const std::string ddl =
-          replace_all(replace_all(std::string(kStreamTables), "$S", ident(schema)), "$B", ident(base));
+      const std::string ddl = replace_all(
+          replace_all(std::string(kStreamTables), "$S", ident(schema)), "$B", ident(base));
       exec(ddl.c_str(), "creating the stream's tables");
       s_->sql << "INSERT INTO streams (name, schema_name) VALUES (:n, :s)", soci::use(stream),
           soci::use(schema);

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "ingestd/event.hpp"
 #include "ingestd/page.hpp"
 #include "ingestd/sync_marks.hpp"
-#include "ingestd/event.hpp"
 #include "store/database.hpp"
 
 namespace ingestd {

@@ -12,8 +12,8 @@
 #include "store/event_reader.hpp"
 #include "store/submission_ledger.hpp"
 #include "upstream/http_client.hpp"
-#include "upstream/profile_page.hpp"
 #include "upstream/outcome.hpp"
+#include "upstream/profile_page.hpp"
 
 namespace ingestd {
 

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "ingestd/source_profile.hpp"
-
 #include "store/database.hpp"
 
 namespace ingestd {

@@ -55,13 +55,13 @@ EventsSource::EventsSource(SourceOptions options, SourceStats& stats,
                       " API keys are needed");
   }
   if (!options_.contract()) {
-    paging_.emplace(options_.profile, options_.base_url,
-                    options_.page_limit_set ? std::optional<int>(options_.page_limit) : std::nullopt);
+    paging_.emplace(
+        options_.profile, options_.base_url,
+        options_.page_limit_set ? std::optional<int>(options_.page_limit) : std::nullopt);
   }
   for (const std::string& key : options_.api_keys) {
-    keys_.push_back(
-        std::make_unique<Key>(profile_http_options(options_.profile, http_options(key)),
-                              key_fingerprint(key)));
+    keys_.push_back(std::make_unique<Key>(profile_http_options(options_.profile, http_options(key)),
+                                          key_fingerprint(key)));
   }
   stats_.key_count = static_cast<std::int64_t>(keys_.size());
   for (std::size_t k = 0; k < keys_.size(); ++k) {
@@ -104,9 +104,9 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     }
     Key& lane = *keys_[key];
     const bool sent_cursor = !probe && cursor_.has_value();
-    const std::string url = probe ? (paging_ ? paging_->url(std::nullopt)
-                                             : options_.events_url + "?limit=1")
-                                  : page_url(lane.http);
+    const std::string url =
+        probe ? (paging_ ? paging_->url(std::nullopt) : options_.events_url + "?limit=1")
+              : page_url(lane.http);
     record_send(key, SteadyClock::now());
     const auto sent = SteadyClock::now();
     const auto sent_wall = std::chrono::system_clock::now();
@@ -115,9 +115,8 @@ std::optional<RawPage> EventsSource::next(std::stop_token stop) {
     if (stop.stop_requested()) return std::nullopt;
     const auto received = SteadyClock::now();
     stats_.count_status(result.status);
-    const RateLimitHeaders headers =
-        parse_rate_limit(result, {sent_wall, std::chrono::system_clock::now()},
-                         options_.profile.rate_header_prefix);
+    const RateLimitHeaders headers = parse_rate_limit(
+        result, {sent_wall, std::chrono::system_clock::now()}, options_.profile.rate_header_prefix);
     last_.url = url;
     last_.status = result.status;
     last_.headers = result.headers;

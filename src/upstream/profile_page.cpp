@@ -78,7 +78,8 @@ std::optional<std::string> link_next(std::string_view header) {
       if (header[end] == ',' && !quoted) break;
     }
     const std::string params = lower(header.substr(close + 1, end - close - 1));
-    for (std::size_t p = params.find("rel"); p != std::string::npos; p = params.find("rel", p + 3)) {
+    for (std::size_t p = params.find("rel"); p != std::string::npos;
+         p = params.find("rel", p + 3)) {
       std::size_t v = params.find_first_not_of(" \t", p + 3);
       if (v == std::string::npos || params[v] != '=') continue;
       v = params.find_first_not_of(" \t", v + 1);
@@ -110,8 +111,7 @@ std::string url_origin(std::string_view url) {
 }
 
 std::string resolve_url(std::string_view base, std::string_view ref) {
-  if (ref.find("://") != std::string_view::npos &&
-      ref.find("://") < ref.find_first_of("/?#")) {
+  if (ref.find("://") != std::string_view::npos && ref.find("://") < ref.find_first_of("/?#")) {
     return std::string(ref);
   }
   const std::size_t scheme_end = base.find("://");
@@ -277,8 +277,9 @@ PageInfo ProfilePaging::read(const std::string& body, const HttpHeaders& headers
       break;
     }
   }
-  if (next && (profile_.pagination == PaginationType::next_url ||
-               profile_.pagination == PaginationType::link_header) &&
+  if (next &&
+      (profile_.pagination == PaginationType::next_url ||
+       profile_.pagination == PaginationType::link_header) &&
       url_origin(*next) != origin_) {
     throw ContractError("names a next page on another origin (" + url_origin(*next) +
                         "); the API key is only sent to " + origin_);
@@ -286,7 +287,8 @@ PageInfo ProfilePaging::read(const std::string& body, const HttpHeaders& headers
   if (has_more) {
     info.has_more = *has_more && info.data_count > 0;
     if (*has_more && !next && info.data_count > 0) {
-      throw ContractError("says there is more (" + profile_.has_more + " is true) but names no next page");
+      throw ContractError("says there is more (" + profile_.has_more +
+                          " is true) but names no next page");
     }
   } else {
     info.has_more = next.has_value();

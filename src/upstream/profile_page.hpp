@@ -28,8 +28,8 @@ class ProfilePaging {
   // PageError for a body that is not JSON (a retry may mend it) and ContractError when the
   // JSON is not such a page: `records` not an array, a required field absent from every record,
   // `has_more` true with no next position, a next URL on another origin.
-  PageInfo read(const std::string& body, const HttpHeaders& headers,
-                const std::string& request_url, const std::optional<std::string>& position) const;
+  PageInfo read(const std::string& body, const HttpHeaders& headers, const std::string& request_url,
+                const std::optional<std::string>& position) const;
 
   const SourceProfile& profile() const { return profile_; }
 

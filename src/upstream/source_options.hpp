@@ -29,7 +29,7 @@ struct SourceOptions {
   std::optional<RateCeiling> rate_limit;  // RATE_LIMIT; unset: the server's headers decide
   // The API described as data; the contract's profile pages the events API as it always has.
   SourceProfile profile;
-  std::string base_url;        // UPSTREAM_BASE_URL, normalised: profile paths go after it
+  std::string base_url;         // UPSTREAM_BASE_URL, normalised: profile paths go after it
   bool page_limit_set = false;  // PAGE_LIMIT was given: it replaces the profile's page size
 
   bool contract() const { return profile == contract_profile(); }

@@ -14,8 +14,8 @@ constexpr std::array<DialectSpec, 7> kSpecs{{
     {"contract", "/api/v1/events", DialectAuth::header, "X-API-Key", "X-RateLimit-", "limit", 5000,
      false, false},
     // HubSpot: a cursor nested in paging.next.after that is absent on the last page.
-    {"hubspot", "/crm/v3/objects/events", DialectAuth::bearer, "", "X-HubSpot-RateLimit-",
-     "limit", 100, false, false},
+    {"hubspot", "/crm/v3/objects/events", DialectAuth::bearer, "", "X-HubSpot-RateLimit-", "limit",
+     100, false, false},
     // Stripe: starting_after the last record's id, has_more.
     {"stripe", "/v1/events", DialectAuth::bearer, "", "RateLimit-", "limit", 100, false, false},
     // A relative next URL and integer ids.
@@ -206,8 +206,9 @@ std::optional<std::uint64_t> dialect_start(Dialect d, const DialectQuery& q, std
 }
 
 DialectPage render_dialect_page(Dialect d, const Dataset& ds, std::uint64_t first,
-                                std::uint64_t end, std::uint64_t n, std::optional<std::uint64_t> next,
-                                std::uint64_t limit, std::string_view origin) {
+                                std::uint64_t end, std::uint64_t n,
+                                std::optional<std::uint64_t> next, std::uint64_t limit,
+                                std::string_view origin) {
   DialectPage page;
   std::string records = "[";
   for (std::uint64_t i = first; i < end; ++i) {

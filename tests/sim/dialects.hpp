@@ -47,8 +47,9 @@ struct DialectPage {
 // Events [first, end) of `n`, as the dialect sends them. `next` is the index the next page
 // starts at (nullopt on the last page); `origin` is "http://host:port" for absolute links.
 DialectPage render_dialect_page(Dialect d, const Dataset& ds, std::uint64_t first,
-                                std::uint64_t end, std::uint64_t n, std::optional<std::uint64_t> next,
-                                std::uint64_t limit, std::string_view origin);
+                                std::uint64_t end, std::uint64_t n,
+                                std::optional<std::uint64_t> next, std::uint64_t limit,
+                                std::string_view origin);
 
 // The id event i has in the dialect, and the instant it is sent with (milliseconds: every
 // dialect sends milliseconds), for /internal/expected.

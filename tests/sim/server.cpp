@@ -1357,8 +1357,7 @@ struct Server::State {
         return;
       }
       if (value > static_cast<std::uint64_t>(spec.page_cap) && spec.cap_refused) {
-        bad_request(res, "limit must be at most " + std::to_string(spec.page_cap),
-                    "INVALID_LIMIT");
+        bad_request(res, "limit must be at most " + std::to_string(spec.page_cap), "INVALID_LIMIT");
         return;
       }
       limit = std::min<std::uint64_t>(value, static_cast<std::uint64_t>(spec.page_cap));
@@ -1412,7 +1411,8 @@ struct Server::State {
       return;
     }
     const std::string origin = "http://" + req.get_header_value("Host");
-    const DialectPage page = render_dialect_page(opt.dialect, ds, first, end, n, next, limit, origin);
+    const DialectPage page =
+        render_dialect_page(opt.dialect, ds, first, end, n, next, limit, origin);
     if (!page.link.empty()) res.set_header("Link", page.link);
     rate_headers(res, rate, reqno);
     dialect_rate_headers(res, spec);

@@ -31,27 +31,27 @@ TEST_CASE("mapped decoder: string and integer ids, nested fields, the record kep
   const auto page = decode_mapped_page(body, "/results", nested());
   CHECK(page.row_count == 2);
   CHECK(page.quarantined.empty());
-  CHECK(page.copy_rows ==
-        "event_0000001\t2026-01-27 19:19:13.629+00\tclick\tu1\t\\N\t"
-        R"({"eventId":"event_0000001","eventType":"click","properties":{"occurredAt":"2026-01-27T19:19:13.629Z","user":{"id":"u1"}}})"
-        "\n"
-        "42\t2026-01-27 19:20:12.369+00\t\\N\t7\t\\N\t"
-        R"({"eventId":42,"eventType":null,"properties":{"occurredAt":1769541612369,"user":{"id":7}}})"
-        "\n");
+  CHECK(
+      page.copy_rows ==
+      "event_0000001\t2026-01-27 19:19:13.629+00\tclick\tu1\t\\N\t"
+      R"({"eventId":"event_0000001","eventType":"click","properties":{"occurredAt":"2026-01-27T19:19:13.629Z","user":{"id":"u1"}}})"
+      "\n"
+      "42\t2026-01-27 19:20:12.369+00\t\\N\t7\t\\N\t"
+      R"({"eventId":42,"eventType":null,"properties":{"occurredAt":1769541612369,"user":{"id":7}}})"
+      "\n");
   REQUIRE(page.minute_counts.size() == 2);
   CHECK(page.minute_counts[0].type.empty());
   CHECK(page.minute_counts[1].type == "click");
 }
 
 TEST_CASE("mapped decoder: a bare array body, and what is quarantined with its reason") {
-  const std::string body =
-      R"([{"eventId":"a","properties":{"occurredAt":"yesterday"}},)"
-      R"({"properties":{"occurredAt":1769541612369}},)"
-      R"({"eventId":1.5,"properties":{"occurredAt":1769541612369}},)"
-      R"({"eventId":"","properties":{"occurredAt":1769541612369}},)"
-      R"({"eventId":"b\u0000","properties":{"occurredAt":1769541612369}},)"
-      R"("text",)"
-      R"({"eventId":"tab\there","properties":{"occurredAt":1769541612369}}])";
+  const std::string body = R"([{"eventId":"a","properties":{"occurredAt":"yesterday"}},)"
+                           R"({"properties":{"occurredAt":1769541612369}},)"
+                           R"({"eventId":1.5,"properties":{"occurredAt":1769541612369}},)"
+                           R"({"eventId":"","properties":{"occurredAt":1769541612369}},)"
+                           R"({"eventId":"b\u0000","properties":{"occurredAt":1769541612369}},)"
+                           R"("text",)"
+                           R"({"eventId":"tab\there","properties":{"occurredAt":1769541612369}}])";
   const auto page = decode_mapped_page(body, "", nested());
   REQUIRE(page.quarantined.size() == 6);
   CHECK(page.quarantined[0].reason.find("timestamp at /properties/occurredAt") == 0);
@@ -66,6 +66,7 @@ TEST_CASE("mapped decoder: a bare array body, and what is quarantined with its r
 }
 
 TEST_CASE("mapped decoder: records that are not an array are a broken page") {
-  CHECK_THROWS_AS(decode_mapped_page(R"({"results":{}})", "/results", nested()), ingestd::PageError);
+  CHECK_THROWS_AS(decode_mapped_page(R"({"results":{}})", "/results", nested()),
+                  ingestd::PageError);
   CHECK_THROWS_AS(decode_mapped_page(R"({"results":[)", "/results", nested()), ingestd::PageError);
 }

@@ -47,17 +47,17 @@ fields: {id: /id, timestamp: /ts}
 }  // namespace
 
 TEST_CASE("profile: config/profiles/datasync.yaml is the built-in contract profile") {
-  const auto p = read_profile(file_text(std::filesystem::path(INGESTD_SOURCE_DIR) /
-                                        "config/profiles/datasync.yaml"),
-                              "datasync.yaml");
+  const auto p = read_profile(
+      file_text(std::filesystem::path(INGESTD_SOURCE_DIR) / "config/profiles/datasync.yaml"),
+      "datasync.yaml");
   CHECK(p == ingestd::contract_profile());
 }
 
 TEST_CASE("profile: every profile of tests/profiles parses, with its pagination type") {
   const std::map<std::string, PaginationType> want{
-      {"hubspot", PaginationType::cursor},       {"stripe", PaginationType::last_record},
-      {"nexturl", PaginationType::next_url},     {"github", PaginationType::link_header},
-      {"offset", PaginationType::offset},        {"page", PaginationType::page}};
+      {"hubspot", PaginationType::cursor},   {"stripe", PaginationType::last_record},
+      {"nexturl", PaginationType::next_url}, {"github", PaginationType::link_header},
+      {"offset", PaginationType::offset},    {"page", PaginationType::page}};
   for (const auto& [file, type] : want) {
     CAPTURE(file);
     const auto p = read_profile(

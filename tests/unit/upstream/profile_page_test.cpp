@@ -52,7 +52,8 @@ TEST_CASE("profile paging: cursor in the body, sent back as a parameter") {
   info = paging.read(kOne, {}, kUrl, std::string("c2"));
   CHECK_FALSE(info.has_more);
   // PAGE_LIMIT replaces the profile's page size.
-  CHECK(ProfilePaging(p, "http://h:1", 7).url(std::nullopt) == "http://h:1/v1/events?limit=7&sort=desc");
+  CHECK(ProfilePaging(p, "http://h:1", 7).url(std::nullopt) ==
+        "http://h:1/v1/events?limit=7&sort=desc");
 }
 
 TEST_CASE("profile paging: has_more decides when the profile names it") {
@@ -81,8 +82,9 @@ TEST_CASE("profile paging: next_url, relative or absolute, on the same origin on
                                kUrl, std::nullopt);
   CHECK(rel.next_cursor == "http://h:1/v1/events?page_token=p2");
   CHECK(paging.url(rel.next_cursor) == *rel.next_cursor);
-  CHECK(paging.read(R"({"data":[{"id":"a","ts":1}],"next":"/v2/x?n=1"})", {}, kUrl, {}).next_cursor ==
-        "http://h:1/v2/x?n=1");
+  CHECK(
+      paging.read(R"({"data":[{"id":"a","ts":1}],"next":"/v2/x?n=1"})", {}, kUrl, {}).next_cursor ==
+      "http://h:1/v2/x?n=1");
   CHECK_THROWS_AS(
       paging.read(R"({"data":[{"id":"a","ts":1}],"next":"http://evil:1/x"})", {}, kUrl, {}),
       ContractError);
@@ -93,10 +95,13 @@ TEST_CASE("profile paging: Link header rel=next") {
   const SourceProfile p = profile(PaginationType::link_header);
   const ProfilePaging paging(p, "http://h:1", std::nullopt);
   HttpHeaders h;
-  h.add("link", R"(<http://h:1/v1/events?page=2>; rel="next", <http://h:1/v1/events?page=9>; rel="last")");
+  h.add("link",
+        R"(<http://h:1/v1/events?page=2>; rel="next", <http://h:1/v1/events?page=9>; rel="last")");
   CHECK(paging.read(kTwo, h, kUrl, {}).next_cursor == "http://h:1/v1/events?page=2");
   HttpHeaders last;
-  last.add("Link", R"(<http://h:1/v1/events?page=1>; rel="first", <http://h:1/v1/events?page=8>; rel="prev")");
+  last.add(
+      "Link",
+      R"(<http://h:1/v1/events?page=1>; rel="first", <http://h:1/v1/events?page=8>; rel="prev")");
   CHECK_FALSE(paging.read(kTwo, last, kUrl, {}).has_more);
   CHECK_FALSE(paging.read(kTwo, {}, kUrl, {}).has_more);
   CHECK(ingestd::link_next(R"(<a>; rel="prev next")") == "a");
