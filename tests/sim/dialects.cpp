@@ -67,7 +67,8 @@ void iso(std::string& out, const Dataset& ds, std::uint64_t i) {
 void append_record(Dialect d, const Dataset& ds, std::uint64_t i, std::string& out) {
   const std::optional<std::string> user = ds.user_id(i);
   const std::optional<std::string_view> type = ds.type(i);
-  const auto user_view = user ? std::optional<std::string_view>(*user) : std::nullopt;
+  std::optional<std::string_view> user_view;
+  if (user) user_view.emplace(*user);
   switch (d) {
     case Dialect::contract:
       ds.append_event(i, out);
