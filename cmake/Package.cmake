@@ -30,7 +30,11 @@ endforeach()
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/package/ingestd.8.gz" DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 install(FILES "${INGESTD_PACKAGING}/lintian-overrides" DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides
         RENAME ingestd)
-install(FILES README.md docs/API.md docs/RELIABILITY.md docs/openapi.yaml
+# Source profiles: the contract's, and one example per pagination type (docs/PROFILES.md).
+file(GLOB INGESTD_PROFILES "${CMAKE_CURRENT_SOURCE_DIR}/config/profiles/*.yaml"
+     "${CMAKE_CURRENT_SOURCE_DIR}/tests/profiles/*.yaml")
+install(FILES ${INGESTD_PROFILES} DESTINATION ${CMAKE_INSTALL_DATADIR}/ingestd/profiles)
+install(FILES README.md docs/API.md docs/PROFILES.md docs/RELIABILITY.md docs/openapi.yaml
               "${INGESTD_PACKAGING}/copyright" "${CMAKE_CURRENT_BINARY_DIR}/package/changelog.gz"
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 

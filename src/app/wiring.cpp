@@ -504,6 +504,10 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
 }
 
 int command_submit(const Config& config, const CommandFlags& cli, const SignalWatcher& signals) {
+  if (config.submission_url.empty()) {
+    throw ConfigError("submit: profile " + config.profile.name +
+                      " names no submission endpoint (submission.path); nothing to submit to");
+  }
   CurlGlobal curl;
   auto store = open_store(config, signals.token());
   store->require_current_schema();

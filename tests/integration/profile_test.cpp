@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "support.hpp"
 
@@ -196,6 +197,32 @@ TEST_CASE("profile: a typo'd key stops with exit 2 naming it, before any request
   CHECK(sim.stat("/requests") == 0);
 }
 
+TEST_CASE("profile: answers that are not the profile's API stop with exit 2 naming the pointer") {
+  Sim sim(sim_args(5, 500, {"--dialect", "hubspot"}));
+  TestDatabase db;
+  TempDir dir;
+  std::ifstream in(profile_path("hubspot"));
+  std::stringstream text;
+  text << in.rdbuf();
+  for (const auto& [from, to, named] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"records: /results", "records: /data", "records pointer \"/data\""},
+           {"id: /id,", "id: /eventId,", "\"/eventId\" (fields in the profile)"}}) {
+    CAPTURE(to);
+    std::string yaml = text.str();
+    yaml.replace(yaml.find(from), from.size(), to);
+    const auto file = dir.path() / "wrong.yaml";
+    std::ofstream(file) << yaml;
+    auto env = ingest_env(sim, db);
+    env["SOURCE_PROFILE"] = file.string();
+    const std::int64_t before = sim.stat("/requests");
+    const auto r = run(ingestd({"run"}), env, 60s);
+    expect_exit(r, 2);
+    CHECK(r.output.find(named) != std::string::npos);
+    CHECK(sim.stat("/requests") - before <= 3);
+  }
+}
+
 TEST_CASE("profile: check-profile shows the mapped columns, the next page and the rate headers") {
   Sim sim(sim_args(5, 250, {"--dialect", "hubspot", "--limit", "7", "--window-s", "2"}));
   const auto r = run(ingestd({"check-profile", profile_path("hubspot")}),
@@ -212,10 +239,13 @@ TEST_CASE("profile: check-profile shows the mapped columns, the next page and th
   CHECK(sim.stat("/requests") == 1);
 }
 
-TEST_CASE("profile: two streams in one database, one after the other, neither touches the other") {
+TEST_CASE(
+    "profile: three streams in one database, neither's rows, checkpoint, lock or counts touched") {
   Sim contract(sim_args(81, 4000, {"--limit", "20", "--window-s", "1"}));
   Sim crm(sim_args(82, 2500, {"--dialect", "hubspot", "--limit", "20", "--window-s", "1"}));
+  Sim stripe(sim_args(83, 1500, {"--dialect", "stripe", "--limit", "20", "--window-s", "1"}));
   TestDatabase db;
+  TempDir dir;
   auto contract_env = paged_env(contract, db);
   expect_exit(run(ingestd({"run"}), contract_env, 120s), 0);
   const std::string checkpoint_sql =
@@ -228,9 +258,22 @@ TEST_CASE("profile: two streams in one database, one after the other, neither to
   const std::int64_t contract_rate_rows =
       db.scalar("SELECT count(*) FROM rate_limit_state WHERE stream = 'events'");
 
-  expect_exit(run(ingestd({"run"}), profile_env(crm, db, "hubspot"), 120s), 0);
+  // Two profiles at once: each takes its own stream's lock.
+  {
+    Process a(
+        {ingestd({"run"}), profile_env(crm, db, "hubspot"), dir.path(), dir.path() / "crm.log"});
+    Process b({ingestd({"run"}), profile_env(stripe, db, "stripe"), dir.path(),
+               dir.path() / "stripe.log"});
+    const auto ca = a.wait_for(120s);
+    const auto cb = b.wait_for(120s);
+    INFO(a.log() << b.log());
+    CHECK(ca == 0);
+    CHECK(cb == 0);
+  }
   check_exact_dataset(contract, db);
   CHECK(stored_rows(db, "crm_events") == sent_rows(stored_dataset(crm)));
+  CHECK(stored_rows(db, "stripe_events") == sent_rows(stored_dataset(stripe)));
+  CHECK(db.scalar("SELECT events FROM ingest_checkpoint WHERE stream = 'stripe_events'") == 1500);
   CHECK(db.text(checkpoint_sql) == contract_checkpoint);
   CHECK(db.text("SELECT string_agg(granularity_s || ':' || sum, ',') FROM (SELECT granularity_s, "
                 "sum(count) FROM event_rollup_all GROUP BY 1 ORDER BY 1) r") == contract_rollup);
@@ -252,5 +295,6 @@ TEST_CASE("profile: two streams in one database, one after the other, neither to
   const auto unknown = client.Get("/v1/event_counts?stream=nope");
   REQUIRE(unknown);
   CHECK(unknown->status == 400);
-  CHECK(unknown->body.find("this database holds: events, crm_events") != std::string::npos);
+  CHECK(unknown->body.find("this database holds: events, crm_events, stripe_events") !=
+        std::string::npos);
 }

@@ -265,6 +265,35 @@ TEST_CASE("rate limit headers: plain numbers parse, everything else is unusable"
   CHECK_FALSE(n.remaining.has_value());
 }
 
+TEST_CASE("rate limit headers: the IETF prefix, X-Rate-Limit- and a vendor prefix read alike") {
+  HttpHeaders ietf;
+  ietf.add("RateLimit-Limit", "20");
+  ietf.add("RateLimit-Remaining", "7");
+  ietf.add("RateLimit-Reset", "3");
+  const RateLimitHeaders r = parse_rate_limit_headers(ietf, kAt);
+  CHECK(r.limit == 20);
+  CHECK(r.remaining == 7);
+  CHECK(r.reset == std::chrono::seconds(3));
+
+  HttpHeaders dashed;
+  dashed.add("X-Rate-Limit-Limit", "5");
+  dashed.add("X-Rate-Limit-Remaining", "0");
+  CHECK(parse_rate_limit_headers(dashed, kAt).remaining == 0);
+
+  // A profile's vendor prefix is read before the common ones; the contract's still wins over
+  // the IETF's when both are sent and no vendor prefix is named.
+  HttpHeaders both;
+  both.add("X-HubSpot-RateLimit-Limit", "100");
+  both.add("X-HubSpot-RateLimit-Remaining", "99");
+  both.add("X-RateLimit-Limit", "10");
+  both.add("X-RateLimit-Remaining", "1");
+  CHECK(parse_rate_limit_headers(both, kAt, "X-HubSpot-RateLimit-").limit == 100);
+  CHECK(parse_rate_limit_headers(both, kAt).limit == 10);
+  HttpHeaders vendor_only;
+  vendor_only.add("X-HubSpot-RateLimit-Limit", "100");
+  CHECK_FALSE(parse_rate_limit_headers(vendor_only, kAt).limit.has_value());
+}
+
 TEST_CASE("rate limit headers: a cached answer yields no fields") {
   HttpHeaders h;
   h.add("X-Cache", "HIT");
