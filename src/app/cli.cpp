@@ -40,13 +40,13 @@ struct CliState {
 };
 
 // SOURCE_PROFILE (or check-profile's FILE), read and applied to the configuration.
-void load_profile(Config& config, const std::string& file) {
+void load_profile(Config& config, const std::string& file, Command command) {
   if (file.empty()) return;
   std::ifstream in(file);
   if (!in) throw ConfigError("config: cannot read the source profile " + file);
   std::stringstream text;
   text << in.rdbuf();
-  apply_profile(config, read_profile(text.str(), file), file);
+  apply_profile(config, read_profile(text.str(), file), file, command);
 }
 
 std::vector<ConfigLayer> config_layers(const CliState& cli) {
@@ -147,7 +147,7 @@ int run_cli(int argc, char** argv) {
     if (!cli.profile_file.empty())
       layers.push_back({"check-profile", {{"SOURCE_PROFILE", cli.profile_file}}, true});
     config = resolve_config(layers, command);
-    load_profile(config, config.source_profile_path);
+    load_profile(config, config.source_profile_path, command);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "ingestd: %s\n", e.what());
     return e.exit_code();

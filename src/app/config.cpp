@@ -338,6 +338,7 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   if (!c.metrics_addr.empty() && !is_host_port(c.metrics_addr))
     r.fail("METRICS_ADDR", "must be host:port");
   c.stream = r.text("STREAM");
+  c.contract_stream = c.stream;
   static const std::regex stream_re("^[A-Za-z0-9_.:-]{1,64}$");
   if (!std::regex_match(c.stream, stream_re))
     r.fail("STREAM", "must be 1 to 64 letters, digits or _.:-");
@@ -383,7 +384,7 @@ Config resolve_config(const std::vector<ConfigLayer>& layers, Command command) {
   return c;
 }
 
-void apply_profile(Config& c, SourceProfile profile, const std::string& origin) {
+void apply_profile(Config& c, SourceProfile profile, const std::string& origin, Command command) {
   if (profile.name == kContractStream && profile != contract_profile()) {
     throw ConfigError("profile " + origin + ": the name " + std::string(kContractStream) +
                       " is the events API's contract (config/profiles/datasync.yaml); a profile "
@@ -403,7 +404,9 @@ void apply_profile(Config& c, SourceProfile profile, const std::string& origin) 
           origin + " is paged once per run");
     }
   }
-  if (c.api_keys.empty()) {
+  const bool talks_upstream =
+      command == Command::run || command == Command::submit || command == Command::check_profile;
+  if (c.api_keys.empty() && talks_upstream) {
     if (profile.auth != AuthType::none) {
       throw ConfigError("config: UPSTREAM_API_KEY (or UPSTREAM_API_KEYS) is required: profile " +
                         origin + " sends a key (auth)");

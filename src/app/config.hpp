@@ -35,8 +35,9 @@ struct Config {
   std::optional<std::chrono::milliseconds> rescan_interval;
   std::string log_level = "info";
   std::string log_format = "text";
-  std::string metrics_addr;  // host:port; empty disables the endpoint
-  std::string stream = "events";
+  std::string metrics_addr;                // host:port; empty disables the endpoint
+  std::string stream = "events";           // the stream run: STREAM, or a profile's name
+  std::string contract_stream = "events";  // STREAM: the contract's stream, whatever is run
   CursorRecovery cursor_recovery = CursorRecovery::reissue;
   std::chrono::milliseconds http_timeout{120'000};
   std::chrono::milliseconds http_connect_timeout{10'000};
@@ -79,8 +80,10 @@ struct ConfigLayer {
 std::map<std::string, std::string> parse_dotenv(std::string_view text, std::string_view origin);
 
 // Makes `profile` the source: a profile other than the contract's names the stream, the
-// submission path (none: nothing is submitted) and cannot be followed. Throws ConfigError.
-void apply_profile(Config& config, SourceProfile profile, const std::string& origin);
+// submission path (none: nothing is submitted) and cannot be followed; a command that talks to
+// the upstream needs a key unless the profile sends none. Throws ConfigError.
+void apply_profile(Config& config, SourceProfile profile, const std::string& origin,
+                   Command command);
 
 // Merges the layers, validates every value and the combination the command needs.
 // Throws ConfigError with one line naming the key and its origin.

@@ -37,6 +37,14 @@
 
 namespace ingestd {
 
+namespace {
+
+bool profile_stream(const Config& config) {
+  return !(config.profile == contract_profile());
+}
+
+}  // namespace
+
 SourceOptions source_options(const Config& config) {
   return {.events_url = config.events_url(),
           .api_keys = config.api_keys,
@@ -59,6 +67,8 @@ ServeOptions serve_options(const Config& config) {
           .cache_bytes = config.serve_cache_bytes,
           .ingest_max_body = config.ingest_max_body,
           .stream = config.stream,
+          .profile_stream = profile_stream(config),
+          .contract_stream = config.contract_stream,
           .database_url = config.database_url,
           .db_connect_timeout = config.db_connect_timeout};
 }
@@ -81,10 +91,6 @@ SubmitterOptions submitter_options(const Config& config, const SourceStats* reti
 }
 
 namespace {
-
-bool profile_stream(const Config& config) {
-  return !(config.profile == contract_profile());
-}
 
 // A profile stream reads and writes the tables of its own schema.
 void enter_stream(Database& store, const Config& config) {

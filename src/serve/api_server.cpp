@@ -117,11 +117,13 @@ struct ApiServer::Impl {
   }
 
   // The stream a read asks for with ?stream=, as read_stream takes it ("" for the contract's);
-  // without it the only stream the database holds, else the contract's. The session reads
-  // that stream's tables when this returns.
+  // without it the stream this process was configured with when that is a profile's, else the
+  // only stream the database holds, else the contract's. The session reads that stream's tables
+  // when this returns.
   std::string choose_stream(const httplib::Request& req, Database& db) {
-    const std::string asked = req.get_param_value("stream");
-    const bool contract = asked == options.stream || asked == kContractStream;
+    std::string asked = req.get_param_value("stream");
+    if (asked.empty() && options.profile_stream) asked = options.stream;
+    const bool contract = asked == options.contract_stream || asked == kContractStream;
     std::unique_lock lock(streams_mu);
     const auto now = std::chrono::steady_clock::now();
     const auto known = [&] {
@@ -130,7 +132,7 @@ struct ApiServer::Impl {
     if (!streams_read || now - *streams_read > std::chrono::seconds(5) ||
         (!asked.empty() && !contract && !known())) {
       streams = db.profile_streams();
-      contract_used = db.contract_stream_used(options.stream);
+      contract_used = db.contract_stream_used(options.contract_stream);
       streams_read = now;
     }
     std::string chosen;
@@ -138,7 +140,7 @@ struct ApiServer::Impl {
       if (streams.size() == 1 && !contract_used) chosen = streams.front();
     } else if (!contract) {
       if (!known()) {
-        std::string list = options.stream;
+        std::string list = options.contract_stream;
         for (const std::string& n : streams) list += ", " + n;
         throw BadRequest("stream", "unknown stream \"" + asked.substr(0, 64) +
                                        "\"; this database holds: " + list);
@@ -312,7 +314,7 @@ struct ApiServer::Impl {
       with_store(res, [&](Database& db) {
         const std::string chosen = choose_stream(req, db);
         nlohmann::ordered_json status =
-            status_json(read_status(db, chosen.empty() ? options.stream : chosen));
+            status_json(read_status(db, chosen.empty() ? options.contract_stream : chosen));
         status["live"] =
             live ? live(req.get_param_value("history") == "1") : nlohmann::ordered_json(nullptr);
         return dump(status);

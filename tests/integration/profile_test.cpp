@@ -292,6 +292,14 @@ TEST_CASE(
   CHECK(json_int(get_json(client, "/v1/event_counts?bucket=1d&stream=events"), "total") == 4000);
   CHECK(json_int(get_json(client, "/v1/event_counts?bucket=1d&stream=crm_events"), "total") ==
         2500);
+  // A server configured with a profile reads its stream by default, the contract's on request.
+  Serve profiled({{"DATABASE_URL", db.url()},
+                  {"LOG_FORMAT", "text"},
+                  {"SOURCE_PROFILE", profile_path("stripe")}});
+  httplib::Client other("127.0.0.1", profiled.port());
+  CHECK(json_int(get_json(other, "/v1/event_counts?bucket=1d"), "total") == 1500);
+  CHECK(json_int(get_json(other, "/v1/event_counts?bucket=1d&stream=events"), "total") == 4000);
+  CHECK(get_json(other, "/v1/status").find("\"stream\":\"stripe_events\"") != std::string::npos);
   const auto unknown = client.Get("/v1/event_counts?stream=nope");
   REQUIRE(unknown);
   CHECK(unknown->status == 400);
