@@ -36,7 +36,7 @@ class ProfilePaging {
  private:
   std::string query_url(const std::string& position_value) const;
 
-  const SourceProfile& profile_;
+  const SourceProfile profile_;  // a copy, so that the paging never outlives its profile
   std::string base_url_;
   std::string origin_;
   std::optional<std::int64_t> page_size_;
