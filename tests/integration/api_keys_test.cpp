@@ -37,10 +37,10 @@ const std::vector<std::string> kFourPerSecond = {
 
 }  // namespace
 
-TEST_CASE("3 keys at 4 requests/s each page 150 pages in at most 0.4 x one key's time") {
+TEST_CASE("3 keys at 4 requests/s each page 90 pages in at most 0.4 x one key's time") {
   double one_s = 0, three_s = 0;
   {
-    Sim sim(sim_args(21, 150'000, kFourPerSecond));
+    Sim sim(sim_args(21, 90'000, kFourPerSecond));
     TestDatabase db;
     expect_exit(run(ingestd({"run"}), paged_env(sim, db), 300s), 0);
     check_exact_dataset(sim, db);
@@ -48,7 +48,7 @@ TEST_CASE("3 keys at 4 requests/s each page 150 pages in at most 0.4 x one key's
     one_s = sim.paging_seconds();
   }
   {
-    Sim sim(sim_args(21, 150'000, plus(kFourPerSecond, {"--more-api-keys", "k2,k3"})));
+    Sim sim(sim_args(21, 90'000, plus(kFourPerSecond, {"--more-api-keys", "k2,k3"})));
     TestDatabase db;
     const auto r = run(ingestd({"run"}), keys_env(sim, db, kThreeKeys), 300s);
     expect_exit(r, 0);
@@ -59,13 +59,13 @@ TEST_CASE("3 keys at 4 requests/s each page 150 pages in at most 0.4 x one key's
       CHECK(key_stat(sim, k, "rate_limited") == 0);
       CHECK(key_stat(sim, k, "max_in_window") <= 4);
       // Earliest slot first spreads the pages: every key carries about a third.
-      CHECK(key_stat(sim, k, "requests") >= 40);
+      CHECK(key_stat(sim, k, "requests") >= 24);
     }
     // The secrets never reach the log; keys are named by position.
     CHECK(r.output.find("k2") == std::string::npos);
   }
-  MESSAGE("150 pages at 4/s per key: 1 key " << one_s << " s, 3 keys " << three_s << " s ("
-                                             << three_s / one_s << " x)");
+  MESSAGE("90 pages at 4/s per key: 1 key " << one_s << " s, 3 keys " << three_s << " s ("
+                                            << three_s / one_s << " x)");
   CHECK(three_s <= 0.4 * one_s);
 }
 

@@ -114,11 +114,9 @@ TEST_CASE("a second ingestd on the same database and stream refuses clearly") {
   env["STREAM_LOCK_WAIT_S"] = "1";
   TempDir dir;
   Process first({ingestd({"run"}), env, dir.path(), dir.path() / "first.log", false});
-  for (int i = 0;
-       i < 200 && db.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0";
-       ++i) {
-    std::this_thread::sleep_for(50ms);
-  }
+  wait_while_running(first, [&] {
+    return db.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") != "0";
+  });
   const auto started = std::chrono::steady_clock::now();
   const auto second = run(ingestd({"run"}), env);
   CHECK(std::chrono::steady_clock::now() - started >= 1s);
@@ -166,9 +164,8 @@ TEST_CASE("a process killed while its statement waits leaves no session behind f
         db, "SELECT pg_advisory_xact_lock(hashtextextended('ingestd/event-writers', 0))");
     TempDir dir;
     Process p({ingestd({"run"}), env, dir.path(), dir.path() / "run.log", false});
-    for (int i = 0; i < 200 && db.scalar(sessions + " AND wait_event_type = 'Lock'") == 0; ++i) {
-      std::this_thread::sleep_for(50ms);
-    }
+    wait_while_running(p,
+                       [&] { return db.scalar(sessions + " AND wait_event_type = 'Lock'") > 0; });
     REQUIRE_MESSAGE(db.scalar(sessions + " AND wait_event_type = 'Lock'") == 1, p.log());
     p.signal(SIGKILL);
     REQUIRE(p.wait_for(10s) == 128 + SIGKILL);

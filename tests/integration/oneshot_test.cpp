@@ -110,7 +110,7 @@ void serve_after_ingestion(const fs::path& clone, const fs::path& log) {
         std::string::npos);
   httplib::Client client("127.0.0.1", port);
   std::optional<httplib::Result> page;
-  for (int i = 0; i < 100; ++i) {  // the server may still be binding
+  for (int i = 0; i < 600; ++i) {  // the server may still be binding
     if (auto res = client.Get("/"); res && res->status == 200) {
       page.emplace(std::move(res));
       break;
