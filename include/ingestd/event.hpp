@@ -53,10 +53,15 @@ inline const std::string& event_column_list() {
 }
 
 /// The columns of a profile stream's events table (its own schema, docs/PROFILES.md), in the
-/// order the mapped decoder writes COPY rows: the id as text, exactly as sent, the mapped
+/// order the mapped decoder writes COPY rows: the id exactly as sent, in `id` (uuid, 16 bytes)
+/// when it is a UUID in its canonical lowercase form and in `text_id` otherwise, the mapped
 /// fields, and the whole event as received.
 inline constexpr std::string_view kStreamEventColumnList =
-    "id, occurred_at, type, user_id, session_id, event";
+    "id, text_id, occurred_at, type, user_id, session_id, event";
+/// A profile stream's id columns, in the order repeated ids are taken.
+inline constexpr std::string_view kStreamEventKey = "id, text_id";
+/// The id of a profile stream's event as sent, whichever of its two columns holds it.
+inline constexpr std::string_view kStreamEventIdSql = "coalesce(id::text, text_id)";
 
 /// The quarantine table's stream of pushed events.
 inline constexpr std::string_view kPushStream = "push";

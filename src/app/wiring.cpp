@@ -399,7 +399,9 @@ int command_run(const Config& config, const CommandFlags& flags, const SignalWat
                             signals.token());
   EventsSource source(source_options(config), metrics.source, std::nullopt, start.pages,
                       rate_state);
-  EventWriter writer(*store, profile_stream(config) ? kStreamEventColumnList : event_column_list());
+  EventWriter writer = profile_stream(config)
+                           ? EventWriter(*store, kStreamEventColumnList, kStreamEventKey)
+                           : EventWriter(*store);
   StoreSink sink(writer, config.stream, [&sync](const DecodedBatch& batch) {
     return sync.on_page({.from_head = batch.cursor_used.empty(),
                          .newest_us = batch.info.newest_us,

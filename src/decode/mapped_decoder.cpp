@@ -7,6 +7,7 @@
 
 #include "common/buckets.hpp"
 #include "common/timestamp.hpp"
+#include "common/uuid.hpp"
 #include "decode/copy_text.hpp"
 #include "decode/json_walk.hpp"
 
@@ -79,8 +80,14 @@ class MappedDecoder {
     const Mapped session = mapped_text(record, fields_.session);
 
     std::string& out = page_.copy_rows;
-    append_copy_text(out, id_text);
-    out.push_back('\t');
+    std::array<char, 36> uuid{};
+    if (normalize_uuid(id_text, uuid) && std::string_view(uuid.data(), uuid.size()) == id_text) {
+      out.append(id_text).append("\t\\N\t");
+    } else {
+      out.append("\\N\t");
+      append_copy_text(out, id_text);
+      out.push_back('\t');
+    }
     std::array<char, 40> text{};
     out.append(text.data(), format_timestamptz(at.micros, text.data()));
     for (const Mapped* m : {&type, &user, &session}) {

@@ -10,6 +10,7 @@
 #include "common/sleep.hpp"
 #include "common/text.hpp"
 #include "ingestd/errors.hpp"
+#include "ingestd/event.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_session.hpp"
 
@@ -108,14 +109,20 @@ void Database::session_setup() {
 namespace {
 
 // A profile stream's tables, made like the contract's (LIKE keeps defaults, checks and
-// indexes, and follows later migrations of the originals) with the id as text, exactly as the
-// upstream sends it, and the whole event kept. The change triggers are the contract's own
-// function, which writes to the event_changes that the writer's search path finds first: the
-// stream's. $S is the stream's schema, $B the schema of the contract's tables.
+// indexes, and follows later migrations of the originals) with the id exactly as the upstream
+// sends it: a canonical UUID in the uuid column `id` (16 bytes), anything else in `text_id`,
+// each unique (one id always lands in the same column); and the whole event kept. The change
+// triggers are the contract's own function, which writes to the event_changes that the writer's
+// search path finds first: the stream's. $S is the stream's schema, $B the schema of the contract's
+// tables.
 constexpr std::string_view kStreamTables = R"sql(
 CREATE SCHEMA $S;
 CREATE TABLE $S.events (LIKE $B.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
-ALTER TABLE $S.events ALTER COLUMN id TYPE text;
+ALTER TABLE $S.events DROP CONSTRAINT events_pkey;
+ALTER TABLE $S.events ALTER COLUMN id DROP NOT NULL;
+ALTER TABLE $S.events ADD CONSTRAINT events_id_key UNIQUE (id);
+ALTER TABLE $S.events ADD COLUMN text_id text CONSTRAINT events_text_id_key UNIQUE;
+ALTER TABLE $S.events ADD CONSTRAINT events_one_id CHECK (num_nonnulls(id, text_id) = 1);
 ALTER TABLE $S.events ADD COLUMN event jsonb;
 CREATE TABLE $S.event_rollup (LIKE $B.event_rollup INCLUDING ALL);
 CREATE TABLE $S.event_rollup_all (LIKE $B.event_rollup_all INCLUDING ALL);
@@ -164,6 +171,11 @@ void Database::read_stream(const std::string& stream) {
   if (path == search_path_ || (stream.empty() && search_path_.empty())) return;
   exec(("SET search_path TO " + path).c_str(), "choosing the stream");
   search_path_ = path;
+  stream_tables_ = !stream.empty();
+}
+
+std::string_view Database::event_id_sql() const {
+  return stream_tables_ ? kStreamEventIdSql : std::string_view("id");
 }
 
 bool Database::contract_stream_used(const std::string& stream) {
@@ -197,6 +209,7 @@ void Database::use_stream_tables(const std::string& stream) {
     }
     tr.commit();
     search_path_ = ident(schema) + ", " + ident(base);
+    stream_tables_ = true;
   });
   // Statements prepared before are planned again for the new path by PostgreSQL itself.
   exec(("SET search_path TO " + search_path_).c_str(), "stream tables");

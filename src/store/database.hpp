@@ -51,6 +51,9 @@ class Database {
   // For readers: the tables of profile stream `stream` from now on, or the contract's when
   // empty. Costs a round trip only when it changes the session's path; the stream must exist.
   void read_stream(const std::string& stream);
+  // The SQL of an event's id as sent in the tables the session uses: the contract's `id`, or a
+  // profile stream's two id columns as one (kStreamEventIdSql).
+  std::string_view event_id_sql() const;
   // Whether the contract's stream `stream` has been ingested or holds events (pushed ones too).
   bool contract_stream_used(const std::string& stream);
 
@@ -78,8 +81,9 @@ class Database {
   const std::string& base_schema();
   std::string quote_identifier(const std::string& name);
 
-  std::string search_path_;  // set by use_stream_tables, applied again after a reconnect
-  std::string base_schema_;  // the schema of the contract's tables, once asked
+  std::string search_path_;     // set by use_stream_tables, applied again after a reconnect
+  bool stream_tables_ = false;  // the session's path leads to a profile stream's tables
+  std::string base_schema_;     // the schema of the contract's tables, once asked
 };
 
 }  // namespace ingestd

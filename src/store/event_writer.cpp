@@ -35,12 +35,13 @@ std::string rollup_upsert_ctes() {
 
 }  // namespace
 
-EventWriter::EventWriter(Database& db, std::string_view columns)
+EventWriter::EventWriter(Database& db, std::string_view columns, std::string_view key)
     : db_(db),
       columns_(columns),
       staged_insert_(
           "WITH inserted AS (INSERT INTO events (" + columns_ + ") SELECT " + columns_ +
-          " FROM events_staging ORDER BY id ON CONFLICT (id) DO NOTHING RETURNING type, "
+          " FROM events_staging ORDER BY " + std::string(key) +
+          " ON CONFLICT DO NOTHING RETURNING type, "
           "occurred_at), minutes AS (SELECT coalesce(type, '') AS type, (floor(extract(epoch FROM "
           "occurred_at) / 60) * 60)::bigint AS minute_s, count(*) AS n FROM inserted GROUP BY 1, "
           "2), " +

@@ -28,8 +28,10 @@ struct PageCommit {
 class EventWriter {
  public:
   // `columns` are those the pages' COPY rows hold: the contract's (kEventColumns) or a
-  // profile stream's (kStreamEventColumnList).
-  explicit EventWriter(Database& db, std::string_view columns = event_column_list());
+  // profile stream's (kStreamEventColumnList); `key` the id columns, in the order repeated
+  // ids are taken.
+  explicit EventWriter(Database& db, std::string_view columns = event_column_list(),
+                       std::string_view key = "id");
 
   // Rows, rollups, quarantine and checkpoint in one transaction; a lost connection is
   // re-established and the page retried (a commit whose acknowledgement was lost is recognised).

@@ -83,7 +83,9 @@ int SubmissionLedger::close_interrupted_submissions() {
 
 SubmissionLedger::IdReader::IdReader(SubmissionLedger& ledger) : db_(ledger.db_) {
   PGconn* conn = db_.session().native();
-  PgResult res(PQexec(conn, "COPY (SELECT id FROM events) TO STDOUT"));
+  const std::string sql =
+      "COPY (SELECT " + std::string(db_.event_id_sql()) + " FROM events) TO STDOUT";
+  PgResult res(PQexec(conn, sql.c_str()));
   if (PQresultStatus(res.get()) != PGRES_COPY_OUT) {
     throw DatabaseError("database: streaming ids: " + pg_error(conn, res.get()));
   }

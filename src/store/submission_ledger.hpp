@@ -36,7 +36,7 @@ class SubmissionLedger {
   // Attempts left in_progress by a crash: their outcome is unknown, and they still count.
   int close_interrupted_submissions();
 
-  // Streams `COPY (SELECT id FROM events) TO STDOUT`: one id and '\n' per row.
+  // Streams the ids of the session's events table (COPY ... TO STDOUT): one id and '\n' per row.
   class IdReader {
    public:
     explicit IdReader(SubmissionLedger& ledger);

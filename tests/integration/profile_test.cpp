@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <tuple>
 
@@ -36,7 +37,8 @@ std::map<std::string, std::string> profile_env(const Sim& sim, const TestDatabas
 // The stream's rows as "id\tinstant_us", sorted: what was stored, read independently.
 std::vector<std::string> stored_rows(const TestDatabase& db, const std::string& stream) {
   return db.column(
-      "SELECT id || E'\\t' || ((extract(epoch FROM occurred_at) * 1000000)::bigint) "
+      "SELECT coalesce(id::text, text_id) || E'\\t' || "
+      "((extract(epoch FROM occurred_at) * 1000000)::bigint) "
       "FROM stream_" +
       stream + ".events ORDER BY 1");
 }
@@ -119,6 +121,23 @@ void ingest_dialect(const DialectCase& c, std::uint32_t seed) {
   const std::vector<DatasetEvent> events = stored_dataset(sim);
   REQUIRE(events.size() == 3000);
   CHECK(stored_rows(db, c.stream) == sent_rows(events));
+  // Canonical UUIDs are kept in the uuid column, everything else as text. The page dialect
+  // sends the dataset's UUIDs, the others ids of their own.
+  static const std::regex uuid("[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}");
+  const auto uuids = std::count_if(events.begin(), events.end(), [](const DatasetEvent& e) {
+    return std::regex_match(e.id, uuid);
+  });
+  CHECK(uuids == (c.dialect == "page" ? 3000 : 0));
+  CHECK(db.scalar("SELECT count(id) FROM stream_" + c.stream + ".events") == uuids);
+  if (c.dialect == "page") {
+    // Its profile names the submission endpoint: every id once, accepted once.
+    CHECK(db.scalar("SELECT count(*) FROM submissions WHERE stream = '" + c.stream +
+                    "' AND outcome = 'accepted'") == 1);
+    CHECK(sim.stat("/submissions/0/unique") == 3000);
+    CHECK(sim.stat("/submissions/0/duplicates") == 0);
+    CHECK(sim.stat("/submissions/0/unknown") == 0);
+    CHECK(sim.stat("/submissions/1/number") == 0);
+  }
   CHECK(db.scalar("SELECT events FROM ingest_checkpoint WHERE stream = '" + c.stream + "'") ==
         3000);
   CHECK(db.scalar("SELECT done::int FROM ingest_checkpoint WHERE stream = '" + c.stream + "'") ==
@@ -231,7 +250,9 @@ TEST_CASE("profile: check-profile shows the mapped columns, the next page and th
   const std::vector<DatasetEvent> events = stored_dataset(sim);
   CHECK(r.output.find("records         100 at \"/results\": 100 would be stored, 0 quarantined") !=
         std::string::npos);
-  CHECK(r.output.find("  id            " + events[0].id + "\n") != std::string::npos);
+  // HubSpot's ids are numbers: kept as text, the uuid column empty.
+  CHECK(r.output.find("  id            null\n  text_id       " + events[0].id + "\n") !=
+        std::string::npos);
   CHECK(r.output.find("  user_id       " + events[0].user + "\n") != std::string::npos);
   CHECK(r.output.find("next page       aWR4OjEwMA==") != std::string::npos);  // base64 "idx:100"
   CHECK(r.output.find("X-HubSpot-RateLimit-Limit: 7") != std::string::npos);

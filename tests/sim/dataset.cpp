@@ -107,15 +107,6 @@ void append_digits(std::string& out, std::uint64_t v, int width) {
   while (n > 0) out.push_back(buf[--n]);
 }
 
-void append_int(std::string& out, std::int64_t v) {
-  if (v < 0) {
-    out.push_back('-');
-    append_digits(out, static_cast<std::uint64_t>(-v), 1);
-  } else {
-    append_digits(out, static_cast<std::uint64_t>(v), 1);
-  }
-}
-
 // "YYYY-MM-DD<sep>HH:MM:SS" then `frac_digits` digits of the sub-second part.
 void append_civil(std::string& out, std::int64_t us, char sep, int frac_digits) {
   const std::int64_t secs = floor_div(us, kUsPerSec);
@@ -172,6 +163,18 @@ constexpr std::array<int, 29> kPayloadNibbles = {1,  2,  3,  4,  5,  6,  7,  8, 
                                                  23, 24, 25, 26, 27, 28, 29, 30, 31};
 
 }  // namespace
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+void append_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
 
 std::uint64_t mix(std::uint64_t seed, std::uint64_t tag, std::uint64_t x) {
   return splitmix(splitmix(seed * 0x100000001b3ULL ^ tag) ^ x);

@@ -109,4 +109,8 @@ class Dataset {
 // Civil-time rendering shared with the server (submittedAt and friends).
 void append_iso_ms(std::int64_t epoch_ms, std::string& out);
 
+// Decimal digits, as the JSON bodies and cursors carry numbers.
+void append_int(std::string& out, std::int64_t v);
+void append_uint(std::string& out, std::uint64_t v);
+
 }  // namespace upstream_sim

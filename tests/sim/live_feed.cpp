@@ -11,12 +11,6 @@ constexpr std::uint64_t kTagLiveId = 0x4c1;
 constexpr std::uint64_t kTagLiveLike = 0x4c2;
 constexpr std::uint64_t kTagLatePlace = 0x4c3;
 
-void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
-}
-
 }  // namespace
 
 bool before(const OrderKey& a, const OrderKey& b) {

@@ -78,18 +78,6 @@ std::int64_t now_epoch_ms() {
       .count();
 }
 
-void append_uint(std::string& out, std::uint64_t v) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
-}
-
-void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
-}
-
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (const char c : s) {
@@ -529,9 +517,13 @@ struct Server::State {
     return {buf, 36};
   }
 
-  // The position of the key the request carries, or nullopt with a 401 written to res.
+  // The position of the key the request carries as the contract or the dialect sends keys, or
+  // nullopt with a 401 written to res.
   std::optional<std::size_t> authorized(const httplib::Request& req, httplib::Response& res) {
-    return authorized_key(req.get_header_value("X-API-Key"), res);
+    return authorized_key(opt.dialect == Dialect::contract
+                              ? req.get_header_value("X-API-Key")
+                              : dialect_key(req, dialect_spec(opt.dialect)),
+                          res);
   }
 
   // The key as the dialect expects it: a header, a bearer token or a query parameter.
@@ -829,6 +821,21 @@ struct Server::State {
     return *index + 1;
   }
 
+  // Logs a counted request's answer when its handler returns, whichever way it returns.
+  struct LogCountedAnswer {
+    State& state;
+    const RateView& rate;
+    const httplib::Response& res;
+    ~LogCountedAnswer() { state.note_counted(rate, res); }
+  };
+
+  // The service time of a page of `events`; false when the server stops meanwhile.
+  bool page_latency(std::uint64_t events) {
+    const double latency_ms = static_cast<double>(events) * opt.latency_ms_per_event;
+    return latency_ms <= 0 ||
+           sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(latency_ms * 1000.0)));
+  }
+
   void handle_events(const httplib::Request& req, httplib::Response& res) {
     requests.fetch_add(1);
     const auto key = authorized(req, res);
@@ -878,12 +885,7 @@ struct Server::State {
     }
 
     const RateView rate = arrive(reqno, *key);
-    struct LogOnExit {
-      State& state;
-      const RateView& rate;
-      const httplib::Response& res;
-      ~LogOnExit() { state.note_counted(rate, res); }
-    } log_on_exit{*this, rate, res};
+    const LogCountedAnswer log_on_exit{*this, rate, res};
     if (!rate.allowed) {
       refuse(req, res, rate, reqno);
       return;
@@ -919,11 +921,7 @@ struct Server::State {
       }
     }
 
-    const double latency_ms = static_cast<double>(end - first) * opt.latency_ms_per_event;
-    if (latency_ms > 0 &&
-        !sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(latency_ms * 1000.0)))) {
-      return;
-    }
+    if (!page_latency(end - first)) return;
     if (chance(seed, kTagSlow, reqno, opt.fault_slow)) {
       fault(kFaultSlow);
       note("request %llu: slow by %d ms", static_cast<unsigned long long>(reqno),
@@ -1345,7 +1343,7 @@ struct Server::State {
   void handle_dialect(const httplib::Request& req, httplib::Response& res) {
     requests.fetch_add(1);
     const DialectSpec& spec = dialect_spec(opt.dialect);
-    const auto key = authorized_key(dialect_key(req, spec), res);
+    const auto key = authorized(req, res);
     if (!key) return;
     std::uint64_t limit = 10;
     if (req.has_param(std::string(spec.limit_param))) {
@@ -1379,12 +1377,7 @@ struct Server::State {
     }
     const std::uint64_t reqno = request_seq.fetch_add(1);
     const RateView rate = arrive(reqno, *key);
-    struct LogOnExit {
-      State& state;
-      const RateView& rate;
-      const httplib::Response& res;
-      ~LogOnExit() { state.note_counted(rate, res); }
-    } log_on_exit{*this, rate, res};
+    const LogCountedAnswer log_on_exit{*this, rate, res};
     if (!rate.allowed) {
       refuse(req, res, rate, reqno);
       dialect_rate_headers(res, spec);
@@ -1405,11 +1398,7 @@ struct Server::State {
         next = first;
       }
     }
-    const double latency_ms = static_cast<double>(end - first) * opt.latency_ms_per_event;
-    if (latency_ms > 0 &&
-        !sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(latency_ms * 1000.0)))) {
-      return;
-    }
+    if (!page_latency(end - first)) return;
     const std::string origin = "http://" + req.get_header_value("Host");
     const DialectPage page =
         render_dialect_page(opt.dialect, ds, first, end, n, next, limit, origin);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "ingestd/errors.hpp"
 
@@ -33,10 +34,10 @@ TEST_CASE("mapped decoder: string and integer ids, nested fields, the record kep
   CHECK(page.quarantined.empty());
   CHECK(
       page.copy_rows ==
-      "event_0000001\t2026-01-27 19:19:13.629+00\tclick\tu1\t\\N\t"
+      "\\N\tevent_0000001\t2026-01-27 19:19:13.629+00\tclick\tu1\t\\N\t"
       R"({"eventId":"event_0000001","eventType":"click","properties":{"occurredAt":"2026-01-27T19:19:13.629Z","user":{"id":"u1"}}})"
       "\n"
-      "42\t2026-01-27 19:20:12.369+00\t\\N\t7\t\\N\t"
+      "\\N\t42\t2026-01-27 19:20:12.369+00\t\\N\t7\t\\N\t"
       R"({"eventId":42,"eventType":null,"properties":{"occurredAt":1769541612369,"user":{"id":7}}})"
       "\n");
   REQUIRE(page.minute_counts.size() == 2);
@@ -62,7 +63,30 @@ TEST_CASE("mapped decoder: a bare array body, and what is quarantined with its r
   CHECK(page.quarantined[5].reason == "event is not an object");
   CHECK(page.quarantined[5].index == 5);
   CHECK(page.row_count == 1);
-  CHECK(page.copy_rows.starts_with("tab\\there\t"));
+  CHECK(page.copy_rows.starts_with("\\N\ttab\\there\t"));
+}
+
+// The uuid column takes only what it gives back unchanged; any other form is kept as text.
+TEST_CASE("mapped decoder: a canonical UUID goes to the uuid column, other forms to text_id") {
+  const std::string body =
+      R"([{"eventId":"0b9e4f7c-3a2d-4e1f-9c8b-7a6d5e4f3a2b","properties":{"occurredAt":0}},)"
+      R"({"eventId":"0B9E4F7C-3A2D-4E1F-9C8B-7A6D5E4F3A2B","properties":{"occurredAt":0}},)"
+      R"({"eventId":"0b9e4f7c3a2d4e1f9c8b7a6d5e4f3a2b","properties":{"occurredAt":0}},)"
+      R"({"eventId":"{0b9e4f7c-3a2d-4e1f-9c8b-7a6d5e4f3a2b}","properties":{"occurredAt":0}}])";
+  const auto page = decode_mapped_page(body, "", nested());
+  REQUIRE(page.row_count == 4);
+  std::vector<std::string> ids;
+  for (std::size_t at = 0; at < page.copy_rows.size();) {
+    const std::size_t end = page.copy_rows.find('\n', at);
+    const std::string row = page.copy_rows.substr(at, end - at);
+    const std::size_t first = row.find('\t');
+    ids.push_back(row.substr(0, row.find('\t', first + 1)));
+    at = end + 1;
+  }
+  CHECK(ids == std::vector<std::string>{"0b9e4f7c-3a2d-4e1f-9c8b-7a6d5e4f3a2b\t\\N",
+                                        "\\N\t0B9E4F7C-3A2D-4E1F-9C8B-7A6D5E4F3A2B",
+                                        "\\N\t0b9e4f7c3a2d4e1f9c8b7a6d5e4f3a2b",
+                                        "\\N\t{0b9e4f7c-3a2d-4e1f-9c8b-7a6d5e4f3a2b}"});
 }
 
 TEST_CASE("mapped decoder: records that are not an array are a broken page") {
