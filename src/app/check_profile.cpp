@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 
+#include "app/wiring.hpp"
 #include "decode/decoder.hpp"
 #include "ingestd/errors.hpp"
 #include "ingestd/event.hpp"
@@ -92,18 +93,9 @@ int command_check_profile(const Config& config, const SignalWatcher& signals) {
   }
   RateStateStore& rate_state = table ? static_cast<RateStateStore&>(*table) : memory;
   SourceStats stats;
-  SourceOptions options{.events_url = config.events_url(),
-                        .api_keys = {config.api_keys.front()},
-                        .page_limit = config.page_limit,
-                        .cursor_recovery = config.cursor_recovery,
-                        .http_timeout = config.http_timeout,
-                        .http_connect_timeout = config.http_connect_timeout,
-                        .http_gzip = config.http_gzip,
-                        .retry_max_attempts = config.retry_max_attempts,
-                        .rate_limit = config.rate_limit,
-                        .profile = config.profile,
-                        .base_url = config.upstream_base_url,
-                        .page_limit_set = config.page_limit_set};
+  // One request: the first key's budget is the one it spends.
+  SourceOptions options = source_options(config);
+  options.api_keys.resize(1);
   EventsSource source(options, stats, std::nullopt, 0, rate_state);
   std::optional<RawPage> raw = source.next(signals.token());
   const EventsSource::Exchange& last = source.last_exchange();

@@ -124,30 +124,38 @@ struct ApiServer::Impl {
     std::string asked = req.get_param_value("stream");
     if (asked.empty() && options.profile_stream) asked = options.stream;
     const bool contract = asked == options.contract_stream || asked == kContractStream;
-    std::unique_lock lock(streams_mu);
     const auto now = std::chrono::steady_clock::now();
-    const auto known = [&] {
-      return std::find(streams.begin(), streams.end(), asked) != streams.end();
-    };
-    if (!streams_read || now - *streams_read > std::chrono::seconds(5) ||
-        (!asked.empty() && !contract && !known())) {
-      streams = db.profile_streams();
-      contract_used = db.contract_stream_used(options.contract_stream);
+    std::vector<std::string> held;
+    bool used = false;
+    bool fresh = false;
+    {
+      const std::lock_guard lock(streams_mu);
+      fresh = streams_read && now - *streams_read <= std::chrono::seconds(5);
+      held = streams;
+      used = contract_used;
+    }
+    const auto known = [&] { return std::find(held.begin(), held.end(), asked) != held.end(); };
+    // Read outside the lock, so that one slow query holds up no other request.
+    if (!fresh || (!asked.empty() && !contract && !known())) {
+      held = db.profile_streams();
+      used = db.contract_stream_used(options.contract_stream);
+      const std::lock_guard lock(streams_mu);
+      streams = held;
+      contract_used = used;
       streams_read = now;
     }
     std::string chosen;
     if (asked.empty()) {
-      if (streams.size() == 1 && !contract_used) chosen = streams.front();
+      if (held.size() == 1 && !used) chosen = held.front();
     } else if (!contract) {
       if (!known()) {
         std::string list = options.contract_stream;
-        for (const std::string& n : streams) list += ", " + n;
+        for (const std::string& n : held) list += ", " + n;
         throw BadRequest("stream", "unknown stream \"" + asked.substr(0, 64) +
                                        "\"; this database holds: " + list);
       }
       chosen = asked;
     }
-    lock.unlock();
     db.read_stream(chosen);
     return chosen;
   }
