@@ -2,7 +2,10 @@
 # Benchmarks ingestd against baselines measured in the same run, on this machine, and writes
 # bench/results.md (also printed). Never part of CI: figures are ratios, not pass/fail.
 # `scripts/bench.sh follow` runs row 8 alone (following a live feed, about 3 minutes) and puts
-# it in place of the one in bench/results.md.
+# it in place of the one in bench/results.md. `scripts/bench.sh copy` runs rows 1 and 1b alone
+# (unthrottled ingestion against psql \copy, about 6 minutes) and only prints them, since other
+# rows of bench/results.md compare with row 1's figures: a quick check of COPY speed between two
+# commits, run one after the other on the same machine.
 #   BENCH_EVENTS     events for the unthrottled run and the submission (default 3000000)
 #   BENCH_RL_PAGES   pages in the compressed rate-limited run, 10 per 2 s (default 100)
 #   BENCH_CONTRACT_PAGES  pages in the run shaped like the contract: 10 per 60 s, about 3.5 s
@@ -204,45 +207,62 @@ SQL
   follow_row="| 8 | following a live feed of $rate events/s at 10 req/s (\`FOLLOW_INTERVAL_S=1\`, 300,000 events first) | lag from appearing upstream to committed: p50 ${lag_p50} s, p99 ${lag_p99} s over the $(thousands "$live_events") events that appeared while it followed, $r429 × 429; idle: $((req1 - req0)) requests/min; per-user counts for a range ending an hour before the head while it moves, 4 connections: p50 ${r_p50} ms, p99 ${r_p99} ms, ${r_rps} req/s, ${kept} kept, $r_err errors | the same questions as one SQL \`GROUP BY\` over events through libpq (pgbench, 4 clients): p50 ${s_p50} ms, p99 ${s_p99} ms, ${s_rps} req/s | **$(ratio "$r_p99" "$s_p99")** (p99) | lag ≤ 1 s + one page; idle ≤ 6/min; p99 ≤ 5 ms, ≥ 90 % kept |"
 }
 
-if [ "${1:-}" = follow ]; then
-  # Row 8 alone, written into bench/results.md in place of the one there.
-  say "8 following a live feed (only this row)"
-  follow_row
-  python3 - "$repo/bench/results.md" "$follow_row" <<'PY'
+# Rows 1 and 1b against the unthrottled simulator at $sim_url: ingestd's events/s and psql \copy
+# of the same rows into the same table; sets $db_big, $stored, $ingest_eps, $copy_eps,
+# $rss_big, $copy_row and $copy_pk_row.
+copy_rows() {
+  db_big=$(new_db bench_big)
+  read -r t_ingest rss_big rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" run)"
+  [ "$rc" = 0 ] || { say "ingestd run failed ($rc)"; exit 1; }
+  stored=$(psql -qtA "$db_big" -c "SELECT count(*) FROM events")
+  # Baseline: the same rows, as COPY text, loaded by psql \copy into an identical empty table.
+  psql -qtA "$db_big" -c "\\copy (SELECT id, occurred_at, type, name, user_id, session_id, properties, session FROM events) TO '$work/rows.copy'"
+  # The same table with the same indexes (the read side's included); and, to show what those
+  # indexes cost, a table with the primary key alone (the schema before the read side).
+  psql -qtA "$db_big" -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
+  read -r t_copy _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_copy (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
+  psql -qtA "$db_big" -c "DROP TABLE events_copy" -c "CREATE TABLE events_pk (LIKE events INCLUDING DEFAULTS)" -c "ALTER TABLE events_pk ADD PRIMARY KEY (id)" >/dev/null
+  read -r t_copy_pk _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_pk (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
+  psql -qtA "$db_big" -c "DROP TABLE events_pk" >/dev/null
+  ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy"); copy_pk_eps=$(rate "$stored" "$t_copy_pk")
+  copy_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy):.2f}')")
+  copy_pk_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy_pk):.2f}')")
+  copy_row="| 1 | unthrottled ingestion with rollups, $(thousands "$stored") events | $ingest_eps events/s | raw \`\\copy\` of the same rows into the same table (same indexes): $copy_eps rows/s | **$copy_ratio** | ≥ 0.7 |"
+  copy_pk_row="| 1b | the same, against the table before the read side | $ingest_eps events/s | raw \`\\copy\` into a table with the primary key only: $copy_pk_eps rows/s | **$copy_pk_ratio** | (what the per-user and time indexes cost) |"
+}
+
+case "${1:-}" in
+  follow)
+    say "8 following a live feed (only this row)"
+    follow_row
+    # In place of row 8, or before the simulator's own figure (the table's last row).
+    python3 - "$repo/bench/results.md" "$follow_row" <<'PY'
 import sys
 path, row = sys.argv[1], sys.argv[2]
 lines = open(path).read().splitlines()
 lines = [l for l in lines if not l.startswith("| 8 |")]
-# Where the whole run puts it: before the simulator's own figure, the table's last row.
 at = next((i for i, l in enumerate(lines) if l.startswith("| – | upstream-sim")),
           max(i for i, l in enumerate(lines) if l.startswith("| ")) + 1)
 lines.insert(at, row)
 open(path, "w").write("\n".join(lines) + "\n")
 PY
-  echo "$follow_row"
-  exit 0
-fi
+    echo "$follow_row"
+    exit 0
+    ;;
+  copy)
+    say "1 unthrottled ingestion of $events events against psql \\copy (only rows 1 and 1b, printed)"
+    start_sim unthrottled --events "$events" --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 3
+    copy_rows
+    printf '%s\n' "$copy_row" "$copy_pk_row"
+    exit 0
+    ;;
+esac
 
 say "1/8 simulator throughput and unthrottled ingestion of $events events"
 start_sim unthrottled --events "$events" --unlimited --latency-ms-per-event 0 --api-key bench-key --seed 3
 sim_line=$("$build/tests/sim/sim-bench" --url "$sim_url" --api-key bench-key)
 sim_pps=$(sed -E 's/.*pages_per_s=([0-9.]+).*/\1/' <<<"$sim_line")
-db_big=$(new_db bench_big)
-read -r t_ingest rss_big rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" run)"
-[ "$rc" = 0 ] || { say "ingestd run failed ($rc)"; exit 1; }
-stored=$(psql -qtA "$db_big" -c "SELECT count(*) FROM events")
-# Baseline: the same rows, as COPY text, loaded by psql \copy into an identical empty table.
-psql -qtA "$db_big" -c "\\copy (SELECT id, occurred_at, type, name, user_id, session_id, properties, session FROM events) TO '$work/rows.copy'"
-# The same table with the same indexes (the read side's included); and, to show what those
-# indexes cost, a table with the primary key alone (the schema before the read side).
-psql -qtA "$db_big" -c "CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
-read -r t_copy _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_copy (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
-psql -qtA "$db_big" -c "DROP TABLE events_copy" -c "CREATE TABLE events_pk (LIKE events INCLUDING DEFAULTS)" -c "ALTER TABLE events_pk ADD PRIMARY KEY (id)" >/dev/null
-read -r t_copy_pk _ _ <<<"$(measure psql -qtA "$db_big" -c "\\copy events_pk (id, occurred_at, type, name, user_id, session_id, properties, session) FROM '$work/rows.copy'")"
-psql -qtA "$db_big" -c "DROP TABLE events_pk" >/dev/null
-ingest_eps=$(rate "$stored" "$t_ingest"); copy_eps=$(rate "$stored" "$t_copy"); copy_pk_eps=$(rate "$stored" "$t_copy_pk")
-copy_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy):.2f}')")
-copy_pk_ratio=$(python3 -c "print(f'{($stored/$t_ingest) / ($stored/$t_copy_pk):.2f}')")
+copy_rows
 
 say "2/8 submission of $stored IDs"
 read -r t_submit rss_submit rc <<<"$(measure "${common_env[@]}" UPSTREAM_BASE_URL="$sim_url" DATABASE_URL="$db_big" "$ingestd" submit)"
@@ -402,8 +422,8 @@ Produced by \`scripts/bench.sh\`; every ratio compares figures measured in the s
 
 | # | what | measured | baseline (same run) | ratio | target |
 |---|---|---|---|---|---|
-| 1 | unthrottled ingestion with rollups, $(thousands "$stored") events | $ingest_eps events/s | raw \`\\copy\` of the same rows into the same table (same indexes): $copy_eps rows/s | **$copy_ratio** | ≥ 0.7 |
-| 1b | the same, against the table before the read side | $ingest_eps events/s | raw \`\\copy\` into a table with the primary key only: $copy_pk_eps rows/s | **$copy_pk_ratio** | (what the per-user and time indexes cost) |
+$copy_row
+$copy_pk_row
 | 2 | rate-limited, $rl_pages pages at 10 req / 2 s | $t_rl s paging, $rl_requests requests, $rl_429 × 429, at most $rl_max in a window | honest floor $floor_rl s | **$(ratio "$t_rl" "$floor_rl")** × floor | 0 × 429, ≤ 1.01 × floor |
 $contract_row
 ${key_table}| 2c | unmetered upstream without rate headers, $(thousands "$silent_stored") events | $silent_eps events/s | raw \`\\copy\` (row 1): $copy_eps rows/s | **$silent_ratio** | ≥ 0.7 |
