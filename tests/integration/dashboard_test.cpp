@@ -117,7 +117,7 @@ TEST_CASE(
   CHECK(api["total"].get<std::int64_t>() > 0);
 
   // Screenshots at 1280 and 400 px: the bars (#1f6feb) are drawn, the page is not blank.
-  const std::filesystem::path out = std::filesystem::path(INGESTD_BINARY).parent_path();
+  const std::filesystem::path out = std::filesystem::path(ingestd_binary()).parent_path();
   for (const auto& [file, window] :
        {std::pair{"dashboard.png", "1280,900"}, std::pair{"dashboard-400px.png", "400,1400"}}) {
     CAPTURE(file);

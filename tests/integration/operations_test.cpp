@@ -89,7 +89,7 @@ TEST_CASE("systemd-analyze verify accepts config/ingestd.service") {
   unit << in.rdbuf();
   // verify checks that ExecStart exists; point it at the binary under test.
   const std::string text =
-      std::regex_replace(unit.str(), std::regex("/usr/bin/ingestd"), INGESTD_BINARY);
+      std::regex_replace(unit.str(), std::regex("/usr/bin/ingestd"), ingestd_binary());
   std::ofstream(dir.path() / "ingestd.service") << text;
   const auto r =
       run({"/usr/bin/systemd-analyze", "verify", (dir.path() / "ingestd.service").string()}, {});

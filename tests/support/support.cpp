@@ -223,8 +223,18 @@ RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> 
   return r;
 }
 
+const std::string& ingestd_binary() {
+  static const std::string path = env_or("INGESTD_UNDER_TEST", INGESTD_BINARY);
+  return path;
+}
+
+const std::string& sim_binary() {
+  static const std::string path = env_or("UPSTREAM_SIM_UNDER_TEST", UPSTREAM_SIM_BINARY);
+  return path;
+}
+
 std::vector<std::string> ingestd(std::vector<std::string> args) {
-  args.insert(args.begin(), INGESTD_BINARY);
+  args.insert(args.begin(), ingestd_binary());
   return args;
 }
 
@@ -239,7 +249,7 @@ std::vector<std::string> sim_args(int seed, std::int64_t events, std::vector<std
 }
 
 Sim::Sim(std::vector<std::string> args) {
-  args.insert(args.begin(), {UPSTREAM_SIM_BINARY, "--port", "0"});
+  args.insert(args.begin(), {sim_binary(), "--port", "0"});
   process_ = std::make_unique<Process>(
       Process::Options{std::move(args), {}, dir_.path(), dir_.path() / "sim.log", true});
   const std::string line = process_->read_line(60s);

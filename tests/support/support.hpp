@@ -77,8 +77,13 @@ struct RunResult {
 RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env,
               std::chrono::milliseconds timeout = 120s, std::filesystem::path cwd = {});
 
-// The ingestd binary built next to the tests.
+// The command line of ingestd_binary() with args.
 std::vector<std::string> ingestd(std::vector<std::string> args);
+
+// The binaries under test: this build's, or those INGESTD_UNDER_TEST and UPSTREAM_SIM_UNDER_TEST
+// name (CI runs pipeline tests against the ThreadSanitizer build of both that way).
+const std::string& ingestd_binary();
+const std::string& sim_binary();
 
 // upstream-sim arguments for a dataset of `events` from `seed`, with no page latency unless
 // `extra` sets one.
